@@ -1,0 +1,95 @@
+//! The AST engine: runs SOM methods by walking a self-optimizing node tree.
+//!
+//! Owns: activations on the Rust stack (one `run_code` per SOM activation, its slots on the
+//! shared value stack), the stack-depth guard, and node evaluation (`eval`) over trees built
+//! from `lang`'s resolved code (`node`). Must never: implement anything the bytecode engine
+//! would need too — values, lookup, primitives, the GC and inlining decisions live in `lang`.
+
+mod eval;
+pub mod node;
+
+use lang::runtime::engine::{Engine, Result, Unwind};
+use lang::runtime::method::Method;
+use lang::runtime::object;
+use lang::runtime::universe::Universe;
+use lang::runtime::value::Value;
+
+pub struct AstEngine {
+    pub u: Universe,
+    /// The address below which the Rust stack may not grow (SOM recursion is Rust recursion
+    /// here); beyond it a send fails with a SOM error instead of overflowing the stack.
+    stack_limit: usize,
+}
+
+/// An address on the current Rust stack, without unsafe code.
+#[inline(always)]
+fn stack_address() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+impl AstEngine {
+    /// An engine whose recursion may use up to `stack_bytes` of the current thread's stack,
+    /// counted from here (the caller's thread must have that much, plus a margin).
+    pub fn new(u: Universe, stack_bytes: usize) -> AstEngine {
+        AstEngine {
+            u,
+            stack_limit: stack_address().saturating_sub(stack_bytes),
+        }
+    }
+}
+
+impl AstEngine {
+    /// Gives an activation whose variables blocks capture its context, with the captured
+    /// parameters copied in.
+    fn make_context(&mut self, code: &node::AstMethod, base: usize) -> Result<()> {
+        if code.context_size == 0 {
+            return Ok(());
+        }
+        let outer = if code.is_block {
+            object::value_at(self.u.stack[base], object::BLOCK_OUTER)
+        } else {
+            self.u.nil
+        };
+        let ctx = self.u.new_context(outer, code.context_size)?;
+        for &(slot, index) in code.captured_params.iter() {
+            object::init_value_at(ctx, index as usize, self.u.stack[base + slot as usize]);
+        }
+        self.u.stack[base + code.context_slot] = ctx;
+        Ok(())
+    }
+}
+
+impl Engine for AstEngine {
+    fn universe(&mut self) -> &mut Universe {
+        &mut self.u
+    }
+
+    fn run_code(&mut self, method: &'static Method, nargs: usize) -> Result<Value> {
+        let base = self.u.stack.len() - nargs - 1;
+        if stack_address() < self.stack_limit {
+            let depth = self.u.frames.len();
+            let e = self.u.error(format!(
+                "stack exhausted: {depth} nested activations (deep or infinite recursion)"
+            ));
+            self.u.stack.truncate(base);
+            return Err(e);
+        }
+        let code = eval::code_of(self, method);
+        debug_assert_eq!(code.params, nargs);
+        self.u.safepoint();
+        let id = self.u.push_frame(method);
+        let nil = self.u.nil;
+        self.u.stack.resize(base + code.frame_slots, nil);
+        let result = match self.make_context(code, base) {
+            Ok(()) => self.eval(&code.body, base),
+            Err(e) => Err(e),
+        };
+        self.u.pop_frame();
+        self.u.stack.truncate(base);
+        match result {
+            Err(Unwind::NonLocalReturn { home, value }) if home == id => Ok(value),
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! The executable node tree of the AST engine, built from `lang`'s resolved code on a
+//! method's first call and kept on the method.
+//!
+//! Owns: the node kinds, the per-node state that makes the tree self-optimizing (inline
+//! caches, cached globals, arithmetic fast paths chosen when the tree is built), and the
+//! translation from `hir`. Must never: execute (that is `eval`).
+//!
+//! Every compound node keeps its intermediate values on the shared value stack, never in
+//! Rust locals across a child's evaluation. Besides keeping the GC precise, that makes each
+//! node resumable at a child position: the values of the children already evaluated are on
+//! the stack (DESIGN.md contract 4).
+
+use std::cell::Cell;
+
+use lang::compile::hir::{self, Code, Expr, Test, Var};
+use lang::runtime::class::Class;
+use lang::runtime::dispatch::InlineCache;
+use lang::runtime::method::Method;
+use lang::runtime::universe::Universe;
+use lang::runtime::value::Value;
+
+/// Where an activation's context chain starts.
+#[derive(Clone, Copy, Debug)]
+pub enum Head {
+    /// Its own context, in this frame slot.
+    Own(u32),
+    /// A block without a context of its own: the chain starts at the block's outer context.
+    BlockOuter,
+    /// A method without a context.
+    Nil,
+}
+
+/// A variable's place, as a node reads and writes it.
+#[derive(Clone, Copy, Debug)]
+pub enum Place {
+    Slot(u32),
+    Context { head: Head, level: u32, index: u32 },
+}
+
+/// Binary operations with fast paths for small integers and doubles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+    Eq,
+}
+
+pub enum Node {
+    Const(Value),
+    /// `self`: frame slot 0 in a method, the block's receiver in a block.
+    SelfRef {
+        in_block: bool,
+    },
+    Read(Place),
+    Write(Place, Box<Node>),
+    ReadField {
+        index: u32,
+        in_block: bool,
+        class_side: bool,
+    },
+    WriteField {
+        index: u32,
+        in_block: bool,
+        class_side: bool,
+        value: Box<Node>,
+    },
+    Global(Box<GlobalNode>),
+    Send(Box<SendNode>),
+    SuperSend(Box<SuperSendNode>),
+    Arith(Box<ArithNode>),
+    Block {
+        method: &'static Method,
+        head: Head,
+        in_block: bool,
+    },
+    Return(Box<Node>),
+    NonLocalReturn(Box<Node>),
+    Seq(Box<[Node]>),
+    If(Box<IfNode>),
+    While {
+        cond: Box<Node>,
+        while_true: bool,
+        body: Box<Node>,
+    },
+    ToDo(Box<ToDoNode>),
+    TimesRepeat {
+        count: Box<Node>,
+        body: Box<Node>,
+    },
+    AndOr {
+        left: Box<Node>,
+        right: Box<Node>,
+        and: bool,
+    },
+}
+
+pub struct GlobalNode {
+    pub name: Value,
+    pub cell: Cell<Option<&'static Cell<Value>>>,
+    pub in_block: bool,
+}
+
+pub struct SendNode {
+    pub selector: Value,
+    pub receiver: Node,
+    pub args: Box<[Node]>,
+    pub line: u32,
+    pub cache: InlineCache,
+}
+
+pub struct SuperSendNode {
+    pub selector: Value,
+    /// Where lookup starts: the superclass of the lexically enclosing method's holder.
+    pub lookup_class: Option<&'static Class>,
+    pub args: Box<[Node]>,
+    pub line: u32,
+    pub in_block: bool,
+    pub method: Cell<Option<&'static Method>>,
+}
+
+pub struct ArithNode {
+    pub op: ArithOp,
+    /// The fast paths are taken only while the core library's definitions are the
+    /// primitives they mirror (a classpath may supply its own Integer or Double).
+    pub int_fast: bool,
+    pub double_fast: bool,
+    pub send: SendNode,
+}
+
+pub struct IfNode {
+    pub value: Node,
+    pub test: Test,
+    pub bind: Option<Place>,
+    pub then: Node,
+    pub otherwise: Option<Node>,
+    pub selector: Value,
+    pub line: u32,
+}
+
+pub struct ToDoNode {
+    pub var: Place,
+    pub from: Node,
+    pub to: Node,
+    pub by: Option<Node>,
+    pub body: Node,
+    pub line: u32,
+}
+
+/// A method or block body, ready to run.
+pub struct AstMethod {
+    pub frame_slots: usize,
+    pub params: usize,
+    pub context_size: usize,
+    pub context_slot: usize,
+    pub captured_params: Box<[(u32, u32)]>,
+    pub is_block: bool,
+    pub body: Node,
+}
+
+/// What node building needs to know about the activation being built.
+struct Builder<'u> {
+    u: &'u mut Universe,
+    in_block: bool,
+    head: Head,
+    class_side: bool,
+    holder: Option<&'static Class>,
+}
+
+impl AstMethod {
+    pub fn build(u: &mut Universe, method: &'static Method, code: &Code) -> AstMethod {
+        let holder = method.holder.get();
+        let head = if code.context_size > 0 {
+            Head::Own(code.context_slot() as u32)
+        } else if code.is_block {
+            Head::BlockOuter
+        } else {
+            Head::Nil
+        };
+        let class_side = holder.is_some_and(|h| h.is_metaclass);
+        let mut b = Builder {
+            u,
+            in_block: code.is_block,
+            head,
+            class_side,
+            holder,
+        };
+        AstMethod {
+            frame_slots: code.frame_slots(),
+            params: code.params as usize,
+            context_size: code.context_size as usize,
+            context_slot: code.context_slot(),
+            captured_params: code.captured_params.clone().into_boxed_slice(),
+            is_block: code.is_block,
+            body: b.node(&code.body),
+        }
+    }
+}
+
+fn arith_op(selector: &str) -> Option<ArithOp> {
+    Some(match selector {
+        "+" => ArithOp::Add,
+        "-" => ArithOp::Sub,
+        "*" => ArithOp::Mul,
+        "<" => ArithOp::Lt,
+        ">" => ArithOp::Gt,
+        "<=" => ArithOp::Le,
+        ">=" => ArithOp::Ge,
+        "=" => ArithOp::Eq,
+        _ => return None,
+    })
+}
+
+impl Builder<'_> {
+    fn place(&self, v: Var) -> Place {
+        match v {
+            Var::Slot(s) => Place::Slot(s),
+            Var::Context { level, index } => Place::Context {
+                head: self.head,
+                level,
+                index,
+            },
+        }
+    }
+
+    /// Whether `class`'s method for `selector` is the named primitive (or, for the derived
+    /// comparisons, whether `<` is), so a fast path computes exactly what the send would.
+    fn is_core_primitive(&mut self, class: &'static Class, selector: &str) -> bool {
+        let prim_selector = match selector {
+            ">" | "<=" | ">=" => "<",
+            s => s,
+        };
+        let sym = self.u.intern(prim_selector);
+        class
+            .lookup(sym)
+            .and_then(|m| m.primitive_name())
+            .is_some_and(|(_, s)| s == prim_selector)
+    }
+
+    fn node(&mut self, e: &Expr) -> Node {
+        match e {
+            Expr::Const(v) => Node::Const(*v),
+            Expr::SelfRef => Node::SelfRef {
+                in_block: self.in_block,
+            },
+            Expr::Read(v) => Node::Read(self.place(*v)),
+            Expr::Write(v, e) => Node::Write(self.place(*v), Box::new(self.node(e))),
+            Expr::ReadField(i) => Node::ReadField {
+                index: *i,
+                in_block: self.in_block,
+                class_side: self.class_side,
+            },
+            Expr::WriteField(i, e) => Node::WriteField {
+                index: *i,
+                in_block: self.in_block,
+                class_side: self.class_side,
+                value: Box::new(self.node(e)),
+            },
+            Expr::Global(name) => Node::Global(Box::new(GlobalNode {
+                name: *name,
+                cell: Cell::new(None),
+                in_block: self.in_block,
+            })),
+            Expr::Send(s) => self.send(s),
+            Expr::Block(m) => Node::Block {
+                method: m,
+                head: self.head,
+                in_block: self.in_block,
+            },
+            Expr::Return(e) => Node::Return(Box::new(self.node(e))),
+            Expr::NonLocalReturn(e) => Node::NonLocalReturn(Box::new(self.node(e))),
+            Expr::Seq(items) => Node::Seq(items.iter().map(|i| self.node(i)).collect()),
+            Expr::If(i) => Node::If(Box::new(IfNode {
+                value: self.node(&i.value),
+                test: i.test,
+                bind: i.bind.map(|v| self.place(v)),
+                then: self.node(&i.then),
+                otherwise: i.otherwise.as_ref().map(|o| self.node(o)),
+                selector: i.selector,
+                line: i.line,
+            })),
+            Expr::While {
+                cond,
+                while_true,
+                body,
+            } => Node::While {
+                cond: Box::new(self.node(cond)),
+                while_true: *while_true,
+                body: Box::new(self.node(body)),
+            },
+            Expr::ToDo(t) => Node::ToDo(Box::new(ToDoNode {
+                var: self.place(t.var),
+                from: self.node(&t.from),
+                to: self.node(&t.to),
+                by: t.by.as_ref().map(|b| self.node(b)),
+                body: self.node(&t.body),
+                line: t.line,
+            })),
+            Expr::TimesRepeat { count, body } => Node::TimesRepeat {
+                count: Box::new(self.node(count)),
+                body: Box::new(self.node(body)),
+            },
+            Expr::AndOr { left, right, and } => Node::AndOr {
+                left: Box::new(self.node(left)),
+                right: Box::new(self.node(right)),
+                and: *and,
+            },
+        }
+    }
+
+    fn send(&mut self, s: &hir::Send) -> Node {
+        let args: Box<[Node]> = s.args.iter().map(|a| self.node(a)).collect();
+        let Some(receiver) = &s.receiver else {
+            let lookup_class = self.holder.and_then(|h| h.superclass.get());
+            return Node::SuperSend(Box::new(SuperSendNode {
+                selector: s.selector,
+                lookup_class,
+                args,
+                line: s.line,
+                in_block: self.in_block,
+                method: Cell::new(None),
+            }));
+        };
+        let receiver = self.node(receiver);
+        let send = SendNode {
+            selector: s.selector,
+            receiver,
+            args,
+            line: s.line,
+            cache: InlineCache::default(),
+        };
+        let selector = lang::runtime::object::str(s.selector);
+        if let (Some(op), 1) = (arith_op(selector), s.args.len()) {
+            let (integer, double) = (self.u.core.integer, self.u.core.double);
+            let int_fast = self.is_core_primitive(integer, selector);
+            let double_fast = self.is_core_primitive(double, selector) && op != ArithOp::Eq;
+            if int_fast || double_fast {
+                return Node::Arith(Box::new(ArithNode {
+                    op,
+                    int_fast,
+                    double_fast,
+                    send,
+                }));
+            }
+        }
+        Node::Send(Box::new(send))
+    }
+}

@@ -1,0 +1,12 @@
+//! `lang`: everything both SOM engines share — the front end, the runtime (values, objects,
+//! classes, the universe, class loading, message sending), the garbage collector, the
+//! primitives and the embedded core library.
+//!
+//! Must never: depend on an engine. Engines implement `runtime::engine::Engine`.
+
+pub mod compile;
+pub mod core_lib;
+pub mod gc;
+pub mod primitives;
+pub mod runtime;
+pub mod syntax;

@@ -1,0 +1,216 @@
+//! Constructors the grammar's actions call to build the parse tree.
+//!
+//! Owns: span arithmetic, selector assembly, number conversion and the checks that the
+//! grammar expresses better in code than in productions (a `^` only as the last statement).
+//! Must never: look at tokens or decide precedence — the grammar has already done that.
+
+use std::str::FromStr;
+
+use num_bigint::BigInt;
+
+use super::ast::*;
+use super::diagnostics::SyntaxError;
+
+pub fn ident(name: &str, start: usize, end: usize) -> Ident {
+    Ident {
+        name: name.to_string(),
+        span: Span::new(start, end),
+    }
+}
+
+pub fn expr(kind: ExprKind, start: usize, end: usize) -> Expr {
+    Expr {
+        kind,
+        span: Span::new(start, end),
+    }
+}
+
+/// A parenthesised expression keeps its node; only its span grows to cover the parentheses,
+/// so a send whose receiver is `(a + b)` starts at the `(`.
+pub fn parenthesised(mut inner: Expr, start: usize, end: usize) -> Expr {
+    inner.span = Span::new(start, end);
+    inner
+}
+
+pub fn integer(digits: &str, negative: bool) -> Literal {
+    let value = BigInt::from_str(digits).expect("the lexer only passes ASCII digits");
+    Literal::Integer(if negative { -value } else { value })
+}
+
+pub fn double(text: &str, negative: bool) -> Literal {
+    let value = f64::from_str(text).expect("the lexer only passes digits '.' digits");
+    Literal::Double(if negative { -value } else { value })
+}
+
+pub fn unary_send(receiver: Expr, selector: Ident) -> Expr {
+    let span = receiver.span.to(selector.span);
+    Expr {
+        kind: ExprKind::Send {
+            receiver: Box::new(receiver),
+            selector: selector.name,
+            selector_span: selector.span,
+            args: Vec::new(),
+        },
+        span,
+    }
+}
+
+pub fn binary_send(receiver: Expr, selector: Ident, arg: Expr) -> Expr {
+    let span = receiver.span.to(arg.span);
+    Expr {
+        kind: ExprKind::Send {
+            receiver: Box::new(receiver),
+            selector: selector.name,
+            selector_span: selector.span,
+            args: vec![arg],
+        },
+        span,
+    }
+}
+
+/// `parts` are the keywords with their arguments in order; the selector span runs from the
+/// first keyword to the last.
+pub fn keyword_send(receiver: Expr, parts: Vec<(Ident, Expr)>) -> Expr {
+    let first = parts
+        .first()
+        .expect("the grammar gives at least one keyword")
+        .0
+        .span;
+    let last = parts.last().expect("at least one").0.span;
+    let mut selector = String::new();
+    let mut args = Vec::with_capacity(parts.len());
+    for (keyword, arg) in parts {
+        selector.push_str(&keyword.name);
+        args.push(arg);
+    }
+    let end = args.last().map_or(last, |a| a.span);
+    let span = receiver.span.to(end);
+    Expr {
+        kind: ExprKind::Send {
+            receiver: Box::new(receiver),
+            selector,
+            selector_span: first.to(last),
+            args,
+        },
+        span,
+    }
+}
+
+pub fn assign(targets: Vec<Ident>, value: Expr) -> Expr {
+    let span = targets
+        .first()
+        .map_or(value.span, |t| t.span)
+        .to(value.span);
+    Expr {
+        kind: ExprKind::Assign {
+            targets,
+            value: Box::new(value),
+        },
+        span,
+    }
+}
+
+/// Builds a body and rejects a `^` that is not the last statement. Accepting `^` anywhere in
+/// the grammar and checking here gives that mistake its own message instead of a bare
+/// "unexpected token".
+pub fn body(
+    locals: Vec<Ident>,
+    statements: Vec<Expr>,
+    start: usize,
+    end: usize,
+) -> Result<Body, SyntaxError> {
+    let before_last = statements.len().saturating_sub(1);
+    if let Some(misplaced) = statements[..before_last]
+        .iter()
+        .find(|s| matches!(s.kind, ExprKind::Return(_)))
+    {
+        let at = misplaced.span.start;
+        return Err(SyntaxError {
+            message: "a return (`^`) must be the last statement of a body".into(),
+            span: Span {
+                start: at,
+                end: at + 1,
+            },
+        });
+    }
+    Ok(Body {
+        locals,
+        statements,
+        span: Span::new(start, end),
+    })
+}
+
+/// A method pattern before its body is known: selector, kind, parameters and where it starts.
+pub struct Pattern {
+    pub selector: String,
+    pub kind: PatternKind,
+    pub params: Vec<Ident>,
+    pub start: usize,
+}
+
+pub fn unary_pattern(name: Ident) -> Pattern {
+    Pattern {
+        start: name.span.start as usize,
+        selector: name.name,
+        kind: PatternKind::Unary,
+        params: Vec::new(),
+    }
+}
+
+pub fn binary_pattern(op: Ident, param: Ident) -> Pattern {
+    Pattern {
+        start: op.span.start as usize,
+        selector: op.name,
+        kind: PatternKind::Binary,
+        params: vec![param],
+    }
+}
+
+pub fn keyword_pattern(parts: Vec<(Ident, Ident)>) -> Pattern {
+    let start = parts.first().map_or(0, |(k, _)| k.span.start as usize);
+    let mut selector = String::new();
+    let mut params = Vec::with_capacity(parts.len());
+    for (keyword, param) in parts {
+        selector.push_str(&keyword.name);
+        params.push(param);
+    }
+    Pattern {
+        selector,
+        kind: PatternKind::Keyword,
+        params,
+        start,
+    }
+}
+
+pub fn method(pattern: Pattern, body: MethodBody, end: usize) -> MethodDef {
+    MethodDef {
+        selector: pattern.selector,
+        kind: pattern.kind,
+        params: pattern.params,
+        body,
+        span: Span::new(pattern.start, end),
+    }
+}
+
+/// One side of a class: its fields and methods.
+pub type Side = (Vec<Ident>, Vec<MethodDef>);
+
+pub fn class(
+    name: Ident,
+    superclass: Option<Ident>,
+    instance: Side,
+    class_side: Option<Side>,
+    end: usize,
+) -> ClassDef {
+    let (class_fields, class_methods) = class_side.unwrap_or_default();
+    let span = Span::new(name.span.start as usize, end);
+    ClassDef {
+        name,
+        superclass,
+        instance_fields: instance.0,
+        instance_methods: instance.1,
+        class_fields,
+        class_methods,
+        span,
+    }
+}

@@ -1,0 +1,200 @@
+//! `som`: runs a SOM program on the engine of choice.
+//!
+//! Owns: the command line (SOM's conventions: `-cp`, the program file's directory first on the
+//! classpath, program arguments after the file), turning the program's outcome into output
+//! and an exit status, and the thread the engines run on. Must never: implement language
+//! behaviour — that is `lang` and the engines.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use lang::gc::GcConfig;
+use lang::runtime::engine::Unwind;
+use lang::runtime::universe::{Options, Universe};
+
+/// Stack of the thread that runs SOM code: the AST engine recurses once per activation.
+const ENGINE_THREAD_STACK: usize = 2 << 30;
+/// What the AST engine may use of it; the rest is a margin for the deepest Rust calls.
+const AST_RECURSION_BUDGET: usize = ENGINE_THREAD_STACK - (64 << 20);
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum EngineKind {
+    /// The AST interpreter (self-optimizing node tree).
+    Ast,
+}
+
+/// Runs a SOM program. The program file's directory comes first on the classpath, then the
+/// -cp directories in order, then the core library embedded in this binary.
+#[derive(Parser, Debug)]
+#[command(
+    name = "som",
+    version,
+    about,
+    after_help = "Exit status: 0, or n after `system exit: n`, or 1 after an error.\n\
+Example: som examples/Hello.som\n         som -cp lib:more/lib path/Main.som arg1 arg2"
+)]
+struct Cli {
+    /// Class path: directories searched for class files, separated by ':' (also `-cp`).
+    #[arg(long = "classpath", visible_alias = "cp", value_name = "DIRS")]
+    classpath: Option<String>,
+
+    /// Execution engine.
+    #[arg(long, value_enum, default_value_t = EngineKind::Ast)]
+    engine: EngineKind,
+
+    /// Collect garbage at every safepoint and poison evacuated memory (finds GC bugs).
+    #[arg(long)]
+    gc_stress: bool,
+
+    /// Print garbage-collector statistics on stderr at exit.
+    #[arg(long)]
+    gc_stats: bool,
+
+    /// Print the parsed methods of the program's class before running it.
+    #[arg(short = 'd', long = "dump")]
+    dump: bool,
+
+    /// The program: a class file, `path/Name.som`, whose class `Name` is run.
+    file: PathBuf,
+
+    /// Arguments handed to the program (after the class name).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+/// SOM's single-dash `-cp` spelling, accepted before clap sees the arguments.
+fn normalize_args() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen_file = false;
+    for (i, a) in std::env::args().enumerate() {
+        if i > 0 && !seen_file && a == "-cp" {
+            out.push("--classpath".to_string());
+            continue;
+        }
+        if i > 0
+            && !a.starts_with('-')
+            && out
+                .last()
+                .is_some_and(|p: &String| p != "--classpath" && p != "--engine")
+        {
+            seen_file = true;
+        }
+        out.push(a);
+    }
+    out
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("som: {message}");
+    ExitCode::from(1)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse_from(normalize_args()) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if cli.file.extension().is_none_or(|x| x != "som") {
+        return fail(&format!(
+            "{}: a program is a class file ending in .som",
+            cli.file.display()
+        ));
+    }
+    if !cli.file.is_file() {
+        return fail(&format!("{}: no such file", cli.file.display()));
+    }
+    let Some(class_name) = cli
+        .file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+    else {
+        return fail("the program file has no name");
+    };
+    let dir = cli
+        .file
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut classpath = vec![dir];
+    if let Some(cp) = &cli.classpath {
+        classpath.extend(cp.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+    }
+    if cli.dump {
+        if let Err(code) = dump(&cli.file) {
+            return code;
+        }
+    }
+    let mut args = vec![class_name];
+    args.extend(cli.args.iter().cloned());
+    let gc = GcConfig {
+        stress: cli.gc_stress,
+        ..GcConfig::default()
+    };
+    let gc_stats = cli.gc_stats;
+    let engine = cli.engine;
+    let runner = std::thread::Builder::new()
+        .name("som-engine".into())
+        .stack_size(ENGINE_THREAD_STACK)
+        .spawn(move || run(engine, classpath, gc, gc_stats, &args));
+    match runner.map(|t| t.join()) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(_)) => fail("internal error: the engine thread panicked (this is a bug in somlab)"),
+        Err(e) => fail(&format!("cannot start the engine thread: {e}")),
+    }
+}
+
+fn run(
+    engine: EngineKind,
+    classpath: Vec<PathBuf>,
+    gc: GcConfig,
+    gc_stats: bool,
+    args: &[String],
+) -> u8 {
+    let u = Universe::new(classpath, gc, Options { gc_stats });
+    let (outcome, mut u) = match engine {
+        EngineKind::Ast => {
+            let mut e = ast_interp::AstEngine::new(u, AST_RECURSION_BUDGET);
+            let outcome = lang::runtime::program::run(&mut e, args);
+            (outcome, e.u)
+        }
+    };
+    u.flush();
+    let code = match outcome {
+        Ok(_) => 0,
+        Err(Unwind::Exit(n)) => (n & 0xff) as u8,
+        Err(Unwind::Error(e)) => {
+            eprint!("{}", e.report());
+            1
+        }
+        Err(Unwind::NonLocalReturn { .. }) => {
+            eprintln!("Error: a non-local return reached the top level");
+            1
+        }
+    };
+    if gc_stats {
+        eprint!("{}", u.heap.stats.report(u.heap.old_bytes()));
+    }
+    code
+}
+
+/// Prints the parse tree of the program's class file (`-d`).
+fn dump(file: &Path) -> Result<(), ExitCode> {
+    let source =
+        std::fs::read_to_string(file).map_err(|e| fail(&format!("{}: {e}", file.display())))?;
+    match lang::syntax::parse_class(&source) {
+        Ok(class) => {
+            print!("{}", lang::syntax::printer::dump(&class));
+            Ok(())
+        }
+        Err(e) => {
+            eprint!("{}", e.render(&file.display().to_string(), &source));
+            Err(ExitCode::from(1))
+        }
+    }
+}
