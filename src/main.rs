@@ -14,9 +14,9 @@ use lang::runtime::engine::Unwind;
 use lang::runtime::universe::{Options, Universe};
 
 /// Stack of the thread that runs SOM code: the AST engine recurses once per activation.
-const ENGINE_THREAD_STACK: usize = 2 << 30;
+const ENGINE_THREAD_STACK: usize = 512 << 20;
 /// What the AST engine may use of it; the rest is a margin for the deepest Rust calls.
-const AST_RECURSION_BUDGET: usize = ENGINE_THREAD_STACK - (64 << 20);
+const AST_RECURSION_BUDGET: usize = ENGINE_THREAD_STACK - (32 << 20);
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum EngineKind {
@@ -43,7 +43,8 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = EngineKind::Ast)]
     engine: EngineKind,
 
-    /// Collect garbage at every safepoint and poison evacuated memory (finds GC bugs).
+    /// Collect garbage at every safepoint and poison evacuated memory (finds GC bugs). On
+    /// very deep stacks, every k-th safepoint, so the cost per safepoint stays bounded.
     #[arg(long)]
     gc_stress: bool,
 

@@ -159,6 +159,8 @@ pub struct AstMethod {
     pub context_slot: usize,
     pub captured_params: Box<[(u32, u32)]>,
     pub is_block: bool,
+    /// The source line where the method or block starts.
+    pub line: u32,
     pub body: Node,
 }
 
@@ -196,6 +198,7 @@ impl AstMethod {
             context_slot: code.context_slot(),
             captured_params: code.captured_params.clone().into_boxed_slice(),
             is_block: code.is_block,
+            line: code.line,
             body: b.node(&code.body),
         }
     }

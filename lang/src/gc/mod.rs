@@ -31,6 +31,10 @@ const MIN_MAJOR_THRESHOLD: u64 = 64 << 20;
 const STRESS_NURSERY_BYTES: usize = 64 << 10;
 /// Under stress, every this many collections is a major one.
 const STRESS_MAJOR_EVERY: u64 = 256;
+/// Under stress, roots scanned per safepoint on average: with a deep value stack, stress
+/// collects every k-th safepoint (k = stack size / this) so that deep recursion does not turn
+/// quadratic; at ordinary depths k = 1, every safepoint.
+const STRESS_ROOTS_PER_SAFEPOINT: usize = 256;
 
 pub struct GcConfig {
     pub nursery_bytes: usize,
@@ -59,6 +63,7 @@ pub struct Heap {
     major_threshold: u64,
     stress: bool,
     stress_counter: u64,
+    stress_skipped: usize,
     pub stats: GcStats,
 }
 
@@ -80,6 +85,7 @@ impl Heap {
             major_threshold: MIN_MAJOR_THRESHOLD,
             stress: config.stress,
             stress_counter: 0,
+            stress_skipped: 0,
             stats: GcStats::default(),
         }
     }
@@ -179,6 +185,25 @@ impl Heap {
     #[inline(always)]
     pub fn wants_collection(&self) -> bool {
         self.collect_requested || self.stress
+    }
+
+    /// Whether a collection is due at this safepoint, given the number of stack roots.
+    /// Under stress that is every safepoint, amortized on deep stacks (see
+    /// `STRESS_ROOTS_PER_SAFEPOINT`).
+    pub fn collection_due(&mut self, stack_roots: usize) -> bool {
+        if self.collect_requested {
+            return true;
+        }
+        if !self.stress {
+            return false;
+        }
+        self.stress_skipped += 1;
+        if self.stress_skipped * STRESS_ROOTS_PER_SAFEPOINT >= stack_roots {
+            self.stress_skipped = 0;
+            true
+        } else {
+            false
+        }
     }
 
     /// Whether the collection about to run should be a major one.

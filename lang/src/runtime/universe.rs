@@ -584,15 +584,12 @@ impl Universe {
 
     // ---- frames, errors, output -----------------------------------------------------------------
 
+    /// Records a new activation of `method`, starting at source line `line`.
     #[inline(always)]
-    pub fn push_frame(&mut self, method: &'static Method) -> u64 {
+    pub fn push_frame(&mut self, method: &'static Method, line: u32) -> u64 {
         let id = self.next_frame_id;
         self.next_frame_id += 1;
-        self.frames.push(Frame {
-            method,
-            line: 0,
-            id,
-        });
+        self.frames.push(Frame { method, line, id });
         id
     }
 
@@ -662,6 +659,13 @@ impl Universe {
     #[inline(always)]
     pub fn safepoint(&mut self) {
         if self.heap.wants_collection() {
+            self.safepoint_slow();
+        }
+    }
+
+    #[inline(never)]
+    fn safepoint_slow(&mut self) {
+        if self.heap.collection_due(self.stack.len()) {
             self.collect(false);
         }
     }
