@@ -129,6 +129,7 @@ impl AstEngine {
                 let receiver = self.receiver(fp, g.in_block);
                 self.u.stack.push(receiver);
                 self.u.stack.push(g.name);
+                self.u.set_line(g.line);
                 let sel = self.u.symbols.unknown_global;
                 dispatch::send(self, sel, 1)
             }

@@ -101,6 +101,7 @@ pub enum Node {
 
 pub struct GlobalNode {
     pub name: Value,
+    pub line: u32,
     pub cell: Cell<Option<&'static Cell<Value>>>,
     pub in_block: bool,
 }
@@ -263,8 +264,9 @@ impl Builder<'_> {
                 class_side: self.class_side,
                 value: Box::new(self.node(e)),
             },
-            Expr::Global(name) => Node::Global(Box::new(GlobalNode {
+            Expr::Global(name, line) => Node::Global(Box::new(GlobalNode {
                 name: *name,
+                line: *line,
                 cell: Cell::new(None),
                 in_block: self.in_block,
             })),

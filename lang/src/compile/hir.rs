@@ -39,8 +39,8 @@ pub enum Expr {
     /// An instance field of self (class-side fields when `self` is a class).
     ReadField(u32),
     WriteField(u32, Box<Expr>),
-    /// A global by name; unknown globals send `unknownGlobal:` to self.
-    Global(Value),
+    /// A global by name (and the line, for the `unknownGlobal:` send of an unknown one).
+    Global(Value, u32),
     Send(Box<Send>),
     /// A closure over the current activation.
     Block(&'static Method),

@@ -359,7 +359,7 @@ impl<'u, 'a> Lowerer<'u, 'a> {
 
     fn expr(&mut self, e: &ast::Expr) -> Result<Expr, SyntaxError> {
         Ok(match &e.kind {
-            ExprKind::Variable(name) => self.variable(name),
+            ExprKind::Variable(name) => self.variable(name, e.span),
             ExprKind::Assign { targets, value } => {
                 let mut result = self.expr(value)?;
                 for t in targets.iter().rev() {
@@ -386,7 +386,7 @@ impl<'u, 'a> Lowerer<'u, 'a> {
         })
     }
 
-    fn variable(&mut self, name: &str) -> Expr {
+    fn variable(&mut self, name: &str, span: Span) -> Expr {
         match name {
             "self" | "super" => return Expr::SelfRef,
             "nil" => return Expr::Const(self.u.nil),
@@ -400,7 +400,7 @@ impl<'u, 'a> Lowerer<'u, 'a> {
         if let Some(i) = self.scope.fields.iter().rposition(|f| f == name) {
             return Expr::ReadField(i as u32);
         }
-        Expr::Global(self.u.intern(name))
+        Expr::Global(self.u.intern(name), self.line(span))
     }
 
     fn assign(&mut self, target: &ast::Ident, value: Expr) -> Result<Expr, SyntaxError> {

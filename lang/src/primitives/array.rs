@@ -15,7 +15,7 @@ fn element(e: &mut dyn Engine, what: &str, array: Value, index: Value) -> Result
     match index.as_small_int() {
         Some(i) if i >= 1 && i as usize <= len => Ok(i as usize - 1),
         Some(i) => Err(e.universe().error(format!(
-            "{what}: index {i} out of bounds for Array of length {len}"
+            "{what} index {i} is out of bounds for an Array of length {len}"
         ))),
         None => Err(wrong_argument(e, what, "an Integer index", index)),
     }

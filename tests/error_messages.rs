@@ -1,0 +1,80 @@
+//! Snapshots of what the user sees for each error path of SOM.md: exit status, stdout and
+//! stderr (message and SOM backtrace). Review changes with `cargo insta review`.
+
+mod common;
+
+use common::som;
+
+fn transcript(program: &str) -> String {
+    let run = som(&[program]);
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        run.status, run.stdout, run.stderr
+    )
+}
+
+macro_rules! error_snapshot {
+    ($($name:ident => $program:literal,)*) => {$(
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(transcript($program));
+        }
+    )*};
+}
+
+error_snapshot! {
+    syntax_error => "tests/programs/SyntaxError.som",
+    not_som_syntax => "tests/programs/NotSomSyntax.som",
+    unknown_class => "tests/programs/UnknownClass.som",
+    error_call => "tests/programs/ErrorCall.som",
+    unknown_message => "tests/programs/UnknownMessage.som",
+    wrong_primitive_argument => "tests/programs/WrongPrimitiveArg.som",
+    index_out_of_bounds => "tests/programs/IndexOutOfBounds.som",
+    division_by_zero => "tests/programs/DivisionByZero.som",
+    escaped_block => "tests/programs/EscapedBlock.som",
+}
+
+#[test]
+fn command_line_errors_are_messages_with_status_1() {
+    for (args, needle) in [
+        (vec!["tests/programs/NoSuchProgram.som"], "no such file"),
+        (vec!["README.md"], "ending in .som"),
+        (
+            vec!["--engine", "nonsense", "examples/Hello.som"],
+            "nonsense",
+        ),
+        (
+            vec!["--no-such-flag", "examples/Hello.som"],
+            "--no-such-flag",
+        ),
+        (vec![], "Usage"),
+    ] {
+        let run = som(&args);
+        assert_eq!(run.status, 1, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(needle),
+            "{args:?}: stderr lacks {needle:?}:\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn help_describes_the_command_line() {
+    let run = som(&["--help"]);
+    assert_eq!(run.status, 0);
+    for option in [
+        "--classpath",
+        "--engine",
+        "--gc-stress",
+        "--gc-stats",
+        "--dump",
+        "<FILE>",
+    ] {
+        assert!(
+            run.stdout.contains(option),
+            "--help lacks {option}:\n{}",
+            run.stdout
+        );
+    }
+}
