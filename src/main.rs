@@ -52,7 +52,7 @@ struct Cli {
     #[arg(long)]
     gc_stats: bool,
 
-    /// Print the parsed methods of the program's class before running it.
+    /// Print the parsed methods of the program's class, then run it.
     #[arg(short = 'd', long = "dump")]
     dump: bool,
 
@@ -126,11 +126,6 @@ fn main() -> ExitCode {
     if let Some(cp) = &cli.classpath {
         classpath.extend(cp.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
     }
-    if cli.dump {
-        if let Err(code) = dump(&cli.file) {
-            return code;
-        }
-    }
     let mut args = vec![class_name];
     args.extend(cli.args.iter().cloned());
     let gc = GcConfig {
@@ -139,10 +134,15 @@ fn main() -> ExitCode {
     };
     let gc_stats = cli.gc_stats;
     let engine = cli.engine;
+    let dump_file = cli.dump.then(|| cli.file.clone());
+    // Parsing and running recurse over deeply nested code: both happen on a large stack.
     let runner = std::thread::Builder::new()
         .name("som-engine".into())
         .stack_size(ENGINE_THREAD_STACK)
-        .spawn(move || run(engine, classpath, gc, gc_stats, &args));
+        .spawn(move || match dump_file.map(|f| dump(&f)) {
+            Some(Err(())) => 1,
+            _ => run(engine, classpath, gc, gc_stats, &args),
+        });
     match runner.map(|t| t.join()) {
         Ok(Ok(code)) => ExitCode::from(code),
         Ok(Err(_)) => fail("internal error: the engine thread panicked (this is a bug in somlab)"),
@@ -185,9 +185,10 @@ fn run(
 }
 
 /// Prints the parse tree of the program's class file (`-d`).
-fn dump(file: &Path) -> Result<(), ExitCode> {
-    let source =
-        std::fs::read_to_string(file).map_err(|e| fail(&format!("{}: {e}", file.display())))?;
+fn dump(file: &Path) -> Result<(), ()> {
+    let source = std::fs::read_to_string(file).map_err(|e| {
+        fail(&format!("{}: {e}", file.display()));
+    })?;
     match lang::syntax::parse_class(&source) {
         Ok(class) => {
             print!("{}", lang::syntax::printer::dump(&class));
@@ -195,7 +196,7 @@ fn dump(file: &Path) -> Result<(), ExitCode> {
         }
         Err(e) => {
             eprint!("{}", e.render(&file.display().to_string(), &source));
-            Err(ExitCode::from(1))
+            Err(())
         }
     }
 }

@@ -78,3 +78,13 @@ fn help_describes_the_command_line() {
         );
     }
 }
+
+#[test]
+fn dump_prints_the_parsed_methods_then_runs() {
+    let run = som(&["-d", "examples/Hello.som"]);
+    assert_eq!(run.status, 0);
+    assert_eq!(
+        run.stdout,
+        "class Hello\n  (method run (println 'Hello, World!'))\nHello, World!\n"
+    );
+}

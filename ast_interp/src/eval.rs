@@ -188,7 +188,7 @@ impl AstEngine {
                 }
                 Ok(self.u.nil)
             }
-            Node::ToDo(t) => self.to_do(t, fp),
+            Node::ToDo(t) => self.eval_to_do(t, fp),
             Node::TimesRepeat { count, body } => {
                 let n = self.eval(count, fp)?;
                 let Some(times) = n.as_small_int() else {
@@ -368,7 +368,7 @@ impl AstEngine {
         }
     }
 
-    fn to_do(&mut self, t: &ToDoNode, fp: usize) -> Result<Value> {
+    fn eval_to_do(&mut self, t: &ToDoNode, fp: usize) -> Result<Value> {
         let base = self.u.stack.len();
         let from = self.eval(&t.from, fp)?;
         self.u.stack.push(from);

@@ -71,10 +71,12 @@ impl Heap {
     pub fn new(config: GcConfig) -> Heap {
         // Under stress every safepoint collects and poisons the nursery: keep it small so
         // that costs little, while any stale pointer still lands in poisoned memory.
+        // A chunk must hold any object below the large-object size: `alloc` puts those in the
+        // nursery and assumes a fresh chunk fits them.
         let nursery_bytes = if config.stress {
             STRESS_NURSERY_BYTES
         } else {
-            config.nursery_bytes.max(4096)
+            config.nursery_bytes.max(LARGE_OBJECT_BYTES)
         };
         Heap {
             nursery: Nursery::new(nursery_bytes),
@@ -98,6 +100,12 @@ impl Heap {
         self.old.bytes
     }
 
+    /// How many old objects are in the remembered set right now (old objects the write
+    /// barrier saw receive a reference since the last minor collection). For tests.
+    pub fn remembered_count(&self) -> usize {
+        self.remembered.len()
+    }
+
     /// Allocates an object of `size_words` (header included) and writes its header. The
     /// payload is uninitialised: the caller fills it before the next safepoint. `None` only if
     /// the size is absurd or the system is out of memory.
@@ -115,7 +123,14 @@ impl Heap {
             unsafe { h.write(Header::new(class_word, kind, 0, size_words)) };
             Some(h)
         } else {
-            self.alloc_old(class_word, kind, size_words, false)
+            let h = self.alloc_old(class_word, kind, size_words, false)?;
+            // A large object is born old, but its creator fills the payload without the
+            // barrier (that is how fresh objects are initialised), possibly with nursery
+            // references: remember it, so the next minor collection scans that payload.
+            if kind.payload_is_values() {
+                self.remember(h);
+            }
+            Some(h)
         }
     }
 
@@ -164,12 +179,11 @@ impl Heap {
     /// The write barrier: call after storing a value into a field or element of `obj`.
     /// Old objects are remembered so the next minor collection treats them as roots.
     #[inline(always)]
-    pub fn write_barrier(&mut self, obj: *mut Header, stored: Value) {
+    pub fn write_barrier(&mut self, obj: Value, stored: Value) {
         if stored.is_ref() {
-            // SAFETY: `obj` is a live heap object (the caller just stored into it).
-            let h = unsafe { &*obj };
+            let h = crate::runtime::object::header(obj);
             if h.has(OLD) && !h.has(REMEMBERED) {
-                self.remember(obj);
+                self.remember(obj.as_ptr());
             }
         }
     }
@@ -210,7 +224,7 @@ impl Heap {
     pub fn wants_major(&mut self) -> bool {
         if self.stress {
             self.stress_counter += 1;
-            return self.stress_counter % STRESS_MAJOR_EVERY == 0;
+            return self.stress_counter.is_multiple_of(STRESS_MAJOR_EVERY);
         }
         self.old.bytes > self.major_threshold
     }

@@ -30,10 +30,6 @@ impl Nursery {
         n
     }
 
-    pub fn chunk_bytes(&self) -> usize {
-        self.chunk_words * 8
-    }
-
     /// Bump-allocates `bytes` (a multiple of 8). `None` when the current chunk is full.
     #[inline(always)]
     pub fn try_alloc(&mut self, bytes: usize) -> Option<*mut u8> {

@@ -4,7 +4,7 @@
 //! `%` takes the divisor's sign, `rem:` the dividend's, `//` answers a Double.
 
 use num_bigint::BigInt;
-use num_integer::{Integer as _, Roots as _};
+use num_integer::Integer as _;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
 use crate::runtime::engine::{Engine, Result};
@@ -127,7 +127,7 @@ fn divide_with(
 pub fn divide(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     if let (Some(x), Some(y)) = (a[0].as_small_int(), a[1].as_small_int()) {
         if y != 0 {
-            return Ok(Value::small_int(x.div_floor(&y)));
+            return Ok(Value::small_int(num_integer::Integer::div_floor(&x, &y)));
         }
     }
     divide_with(e, a, "/", |x, y| x.div_floor(y), |x, y| x / y)
@@ -136,7 +136,7 @@ pub fn divide(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
 pub fn modulo(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     if let (Some(x), Some(y)) = (a[0].as_small_int(), a[1].as_small_int()) {
         if y != 0 {
-            return Ok(Value::small_int(x.mod_floor(&y)));
+            return Ok(Value::small_int(num_integer::Integer::mod_floor(&x, &y)));
         }
     }
     divide_with(e, a, "%", |x, y| x.mod_floor(y), |x, y| x % y)
@@ -190,8 +190,8 @@ const MAX_SHIFT: i64 = 1 << 24;
 pub fn shift_left(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     let (x, y) = int_args(e, a, "Integer>><<")?;
     match y.to_i64() {
-        Some(s) if s >= 0 && s <= MAX_SHIFT => int_result(e, x << s as usize),
-        Some(s) if s < 0 && s >= -MAX_SHIFT => int_result(e, x >> (-s) as usize),
+        Some(s) if (0..=MAX_SHIFT).contains(&s) => int_result(e, x << s as usize),
+        Some(s) if (-MAX_SHIFT..0).contains(&s) => int_result(e, x >> (-s) as usize),
         _ => Err(e
             .universe()
             .error(format!("Integer>><<: shift by {y} is out of range"))),

@@ -215,11 +215,7 @@ pub fn inst_var_named(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     let name = text_arg(e, "instVarNamed:", a[1])?;
     let u = e.universe();
     let class = u.class_of(a[0]);
-    let fields = if class.is_metaclass {
-        class.instance_fields.borrow().clone()
-    } else {
-        class.instance_fields.borrow().clone()
-    };
+    let fields = class.instance_fields.borrow().clone();
     match fields.iter().position(|f| object::str(*f) == name) {
         Some(i) if field_count(e, a[0]) > i => Ok(read_field(a[0], i)),
         _ => {

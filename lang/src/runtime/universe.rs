@@ -193,7 +193,7 @@ impl Universe {
             primitive: get("Primitive"),
             system: get("System"),
         };
-        let mut singleton = |heap: &mut Heap, class: &'static Class| {
+        let singleton = |heap: &mut Heap, class: &'static Class| {
             let h = heap
                 .alloc_old(
                     class as *const Class as u64,
@@ -579,7 +579,7 @@ impl Universe {
     #[inline(always)]
     pub fn store(&mut self, obj: Value, index: usize, v: Value) {
         object::values(obj)[index] = v;
-        self.heap.write_barrier(obj.as_ptr(), v);
+        self.heap.write_barrier(obj, v);
     }
 
     // ---- frames, errors, output -----------------------------------------------------------------

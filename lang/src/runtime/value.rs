@@ -6,8 +6,8 @@
 //! Encoding (low bits of the 64-bit word):
 //! - `…1`   small integer, 63 bits, two's complement, value = word >> 1 (arithmetic).
 //! - `…10`  immediate double: the IEEE bits rotated left by one (sign to bit 0) with the
-//!          exponent re-biased so that exponents of magnitude up to about 2^±255 fit in the
-//!          remaining 62 bits. Zeros fit too. Everything else (inf, NaN, huge, tiny) is boxed.
+//!   exponent re-biased so that exponents of magnitude up to about 2^±255 fit in the
+//!   remaining 62 bits. Zeros fit too. Everything else (inf, NaN, huge, tiny) is boxed.
 //! - `…000` a pointer to an 8-byte aligned heap object header (never 0).
 
 use std::fmt;
@@ -179,7 +179,7 @@ mod tests {
             1.0,
             -1.5,
             0.1,
-            3.141592653589793,
+            2.718281828459045e-3,
             1e-70,
             1e70,
             -2.5e-10,
