@@ -4,14 +4,20 @@
 //! collection here — the nursery takes another chunk and reports that a collection is due; the
 //! collection itself happens at the next safepoint. Must never: move or scan objects.
 
+use std::collections::VecDeque;
+
+/// Poisoned chunks wait this many collections before reuse, so a pointer that went stale
+/// up to that many collections ago still reads poison.
+const QUARANTINE: usize = 4;
 const POISON: u64 = 0xDEAD_BEEF_DEAD_BEE8; // a non-canonical address: dereferencing it faults
 
 pub struct Nursery {
     chunk_words: usize,
     /// Chunks in use since the last collection; the last one is being bumped into.
     chunks: Vec<Box<[u64]>>,
-    /// A spare chunk kept across collections so that a steady state allocates no memory.
-    spare: Option<Box<[u64]>>,
+    /// Spare chunks kept across collections so that a steady state allocates no memory.
+    /// Under stress they are poisoned and reused only after `QUARANTINE` more collections.
+    spares: VecDeque<Box<[u64]>>,
     top: usize,
     limit: usize,
 }
@@ -22,7 +28,7 @@ impl Nursery {
         let mut n = Nursery {
             chunk_words,
             chunks: Vec::new(),
-            spare: None,
+            spares: VecDeque::new(),
             top: 0,
             limit: 0,
         };
@@ -45,10 +51,17 @@ impl Nursery {
 
     /// Starts a fresh chunk; the caller requests a collection.
     pub fn add_chunk(&mut self) {
-        let chunk = self
-            .spare
-            .take()
-            .unwrap_or_else(|| vec![0u64; self.chunk_words].into_boxed_slice());
+        self.add_chunk_from_spares(0);
+    }
+
+    /// Starts a chunk, reusing a spare only if more than `keep` spares wait.
+    fn add_chunk_from_spares(&mut self, keep: usize) {
+        let chunk = if self.spares.len() > keep {
+            self.spares.pop_front()
+        } else {
+            None
+        }
+        .unwrap_or_else(|| vec![0u64; self.chunk_words].into_boxed_slice());
         self.top = chunk.as_ptr() as usize;
         self.limit = self.top + self.chunk_words * 8;
         self.chunks.push(chunk);
@@ -68,15 +81,16 @@ impl Nursery {
             for c in chunks.iter_mut() {
                 c.fill(POISON);
             }
-            // Allocate into fresh memory; keep the poisoned chunk as the spare for next time.
-            let last = chunks.pop();
-            self.spare = None;
-            self.add_chunk();
-            self.spare = last;
+            self.spares.extend(chunks.drain(..).take(QUARANTINE));
+            while self.spares.len() > QUARANTINE + 1 {
+                self.spares.pop_front();
+            }
+            self.add_chunk_from_spares(QUARANTINE);
         } else {
-            self.spare = chunks.pop();
-            self.add_chunk();
+            // Keep one chunk; the others are dropped: the nursery shrinks back to one chunk.
+            self.spares.extend(chunks.pop());
+            self.spares.truncate(1);
+            self.add_chunk_from_spares(0);
         }
-        // Other chunks are dropped: the nursery shrinks back to one chunk.
     }
 }
