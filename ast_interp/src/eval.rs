@@ -6,6 +6,7 @@
 
 use lang::compile::hir::Test;
 use lang::runtime::class::Class;
+use lang::runtime::control;
 use lang::runtime::dispatch;
 use lang::runtime::engine::{Result, Unwind};
 use lang::runtime::method::Method;
@@ -151,7 +152,7 @@ impl AstEngine {
                 let home = self.home_id(fp, false);
                 Err(Unwind::NonLocalReturn { home, value: v })
             }
-            Node::NonLocalReturn(value) => self.non_local_return(value, fp),
+            Node::NonLocalReturn(value, line) => self.non_local_return(value, *line, fp),
             Node::Seq(items) => {
                 let (last, rest) = items.split_last().expect("sequences are never empty");
                 for item in rest {
@@ -162,6 +163,7 @@ impl AstEngine {
             Node::If(i) => self.eval_if(i, fp),
             Node::While {
                 cond,
+                line,
                 while_true,
                 body,
             } => {
@@ -176,12 +178,8 @@ impl AstEngine {
                             break;
                         }
                     } else {
-                        let sel = if *while_true {
-                            "whileTrue:"
-                        } else {
-                            "whileFalse:"
-                        };
-                        return Err(self.not_boolean(c, sel));
+                        let sel = control::while_selector(*while_true);
+                        return Err(control::not_boolean(&mut self.u, c, sel, *line));
                     }
                     self.eval(body, fp)?;
                     self.u.safepoint();
@@ -189,13 +187,10 @@ impl AstEngine {
                 Ok(self.u.nil)
             }
             Node::ToDo(t) => self.eval_to_do(t, fp),
-            Node::TimesRepeat { count, body } => {
+            Node::TimesRepeat { count, line, body } => {
                 let n = self.eval(count, fp)?;
                 let Some(times) = n.as_small_int() else {
-                    let class = self.u.class_of(n).name_str();
-                    return Err(self.u.error(format!(
-                        "timesRepeat: needs an Integer receiver, not an instance of {class}"
-                    )));
+                    return Err(control::times_repeat_not_integer(&mut self.u, n, *line));
                 };
                 self.u.stack.push(n);
                 for _ in 0..times.max(0) {
@@ -204,7 +199,12 @@ impl AstEngine {
                 }
                 Ok(self.u.stack.pop().unwrap())
             }
-            Node::AndOr { left, right, and } => {
+            Node::AndOr {
+                left,
+                line,
+                right,
+                and,
+            } => {
                 let l = self.eval(left, fp)?;
                 if l == self.u.true_ {
                     if *and {
@@ -219,17 +219,11 @@ impl AstEngine {
                         self.eval(right, fp)
                     }
                 } else {
-                    Err(self.not_boolean(l, if *and { "and:" } else { "or:" }))
+                    let sel = control::and_or_selector(*and);
+                    Err(control::not_boolean(&mut self.u, l, sel, *line))
                 }
             }
         }
-    }
-
-    fn not_boolean(&mut self, v: Value, selector: &str) -> Unwind {
-        let class = self.u.class_of(v).name_str();
-        self.u.error(format!(
-            "{selector} was sent to an instance of {class}, but its inlined form needs a Boolean"
-        ))
     }
 
     /// Evaluates receiver and arguments onto the stack, then sends through the inline cache.
@@ -344,9 +338,8 @@ impl AstEngine {
                 } else if v == self.u.false_ {
                     false
                 } else {
-                    let sel = object::str(i.selector).to_string();
-                    self.u.set_line(i.line);
-                    return Err(self.not_boolean(v, &sel));
+                    let sel = object::str(i.selector);
+                    return Err(control::not_boolean(&mut self.u, v, sel, i.line));
                 };
                 b == (i.test == Test::IsTrue)
             }
@@ -383,10 +376,7 @@ impl AstEngine {
             (from.as_small_int(), to.as_small_int(), by.as_small_int())
         {
             if step == 0 {
-                self.u.set_line(t.line);
-                return Err(self
-                    .u
-                    .error("to:by:do: with a step of 0 would never end".into()));
+                return Err(control::zero_step(&mut self.u, t.line));
             }
             while (step > 0 && i <= end) || (step < 0 && i >= end) {
                 self.write(fp, t.var, Value::small_int(i));
@@ -437,7 +427,7 @@ impl AstEngine {
         Ok(())
     }
 
-    fn non_local_return(&mut self, value: &Node, fp: usize) -> Result<Value> {
+    fn non_local_return(&mut self, value: &Node, line: u32, fp: usize) -> Result<Value> {
         let v = self.eval(value, fp)?;
         let home = self.home_id(fp, true);
         if self.u.frame_alive(home) {
@@ -449,6 +439,7 @@ impl AstEngine {
         self.u.stack.push(receiver);
         self.u.stack.push(block);
         let sel = self.u.symbols.escaped_block;
+        self.u.set_line(line);
         dispatch::send(self, sel, 1)
     }
 }

@@ -78,7 +78,13 @@ impl Engine for AstEngine {
         let code = eval::code_of(self, method);
         debug_assert_eq!(code.params, nargs);
         self.u.safepoint();
-        let id = self.u.push_frame(method, code.line);
+        let id = match self.u.push_frame(method, code.line) {
+            Ok(id) => id,
+            Err(e) => {
+                self.u.stack.truncate(base);
+                return Err(e);
+            }
+        };
         let nil = self.u.nil;
         self.u.stack.resize(base + code.frame_slots, nil);
         let result = match self.make_context(code, base) {

@@ -79,21 +79,24 @@ pub enum Node {
         in_block: bool,
     },
     Return(Box<Node>),
-    NonLocalReturn(Box<Node>),
+    NonLocalReturn(Box<Node>, u32),
     Seq(Box<[Node]>),
     If(Box<IfNode>),
     While {
         cond: Box<Node>,
+        line: u32,
         while_true: bool,
         body: Box<Node>,
     },
     ToDo(Box<ToDoNode>),
     TimesRepeat {
         count: Box<Node>,
+        line: u32,
         body: Box<Node>,
     },
     AndOr {
         left: Box<Node>,
+        line: u32,
         right: Box<Node>,
         and: bool,
     },
@@ -277,7 +280,7 @@ impl Builder<'_> {
                 in_block: self.in_block,
             },
             Expr::Return(e) => Node::Return(Box::new(self.node(e))),
-            Expr::NonLocalReturn(e) => Node::NonLocalReturn(Box::new(self.node(e))),
+            Expr::NonLocalReturn(e, line) => Node::NonLocalReturn(Box::new(self.node(e)), *line),
             Expr::Seq(items) => Node::Seq(items.iter().map(|i| self.node(i)).collect()),
             Expr::If(i) => Node::If(Box::new(IfNode {
                 value: self.node(&i.value),
@@ -290,10 +293,12 @@ impl Builder<'_> {
             })),
             Expr::While {
                 cond,
+                line,
                 while_true,
                 body,
             } => Node::While {
                 cond: Box::new(self.node(cond)),
+                line: *line,
                 while_true: *while_true,
                 body: Box::new(self.node(body)),
             },
@@ -305,12 +310,19 @@ impl Builder<'_> {
                 body: self.node(&t.body),
                 line: t.line,
             })),
-            Expr::TimesRepeat { count, body } => Node::TimesRepeat {
+            Expr::TimesRepeat { count, line, body } => Node::TimesRepeat {
                 count: Box::new(self.node(count)),
+                line: *line,
                 body: Box::new(self.node(body)),
             },
-            Expr::AndOr { left, right, and } => Node::AndOr {
+            Expr::AndOr {
+                left,
+                line,
+                right,
+                and,
+            } => Node::AndOr {
                 left: Box::new(self.node(left)),
+                line: *line,
                 right: Box::new(self.node(right)),
                 and: *and,
             },

@@ -46,8 +46,9 @@ pub enum Expr {
     Block(&'static Method),
     /// Return from the current method (not allowed inside a real block: see `NonLocalReturn`).
     Return(Box<Expr>),
-    /// `^` inside a block: returns from the block's home method.
-    NonLocalReturn(Box<Expr>),
+    /// `^` inside a block: returns from the block's home method (the line is where the
+    /// `escapedBlock:` send comes from when the home has returned).
+    NonLocalReturn(Box<Expr>, u32),
     /// Statements; the value is the last one's (a `Seq` is never empty).
     Seq(Vec<Expr>),
     /// `c ifTrue: [..]`, `c ifFalse: [..] ifTrue: [..]`, `x ifNil: [..]`, …
@@ -58,6 +59,7 @@ pub enum Expr {
     /// `[cond] whileTrue: [body]` (`while_true == false` for `whileFalse:`). Answers nil.
     While {
         cond: Box<Expr>,
+        line: u32,
         while_true: bool,
         body: Box<Expr>,
     },
@@ -66,11 +68,13 @@ pub enum Expr {
     /// `count timesRepeat: [body]`. Answers the count.
     TimesRepeat {
         count: Box<Expr>,
+        line: u32,
         body: Box<Expr>,
     },
     /// `a and: [b]`, `a && [b]` (and: true) / `a or: [b]`, `a || [b]` (and: false).
     AndOr {
         left: Box<Expr>,
+        line: u32,
         right: Box<Expr>,
         and: bool,
     },

@@ -372,7 +372,7 @@ impl<'u, 'a> Lowerer<'u, 'a> {
             ExprKind::Return(v) => {
                 let v = Box::new(self.expr(v)?);
                 if self.in_block() {
-                    Expr::NonLocalReturn(v)
+                    Expr::NonLocalReturn(v, self.line(e.span))
                 } else {
                     Expr::Return(v)
                 }
@@ -557,6 +557,7 @@ impl<'u, 'a> Lowerer<'u, 'a> {
                 let body = self.inlined0(b)?;
                 Expr::While {
                     cond: Box::new(cond),
+                    line,
                     while_true: selector == "whileTrue:",
                     body: Box::new(body),
                 }
@@ -599,6 +600,7 @@ impl<'u, 'a> Lowerer<'u, 'a> {
                 let body = self.inlined0(b)?;
                 Expr::TimesRepeat {
                     count: Box::new(count),
+                    line,
                     body: Box::new(body),
                 }
             }
@@ -610,6 +612,7 @@ impl<'u, 'a> Lowerer<'u, 'a> {
                 let right = self.inlined0(b)?;
                 Expr::AndOr {
                     left: Box::new(left),
+                    line,
                     right: Box::new(right),
                     and: selector == "and:" || selector == "&&",
                 }

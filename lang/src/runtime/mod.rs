@@ -2,6 +2,7 @@
 //! message sending and the engine interface. See each module's header for what it owns.
 
 pub mod class;
+pub mod control;
 pub mod dispatch;
 pub mod engine;
 pub mod loader;

@@ -76,11 +76,20 @@ pub struct Symbols {
 #[derive(Clone, Copy)]
 pub struct Frame {
     pub method: &'static Method,
-    /// The source line being executed (engines keep it current at sends).
+    /// The source line being executed, kept current at sends and before errors…
     pub line: u32,
+    /// …unless the engine records a code position instead (`NO_PC` otherwise), which
+    /// `Universe::pc_to_line` maps to a line when a backtrace is made.
+    pub pc: u32,
     /// Unique per activation: non-local returns find their home by it.
     pub id: u64,
 }
+
+pub const NO_PC: u32 = u32::MAX;
+
+/// The most activations a program may have at once, on every engine (SOM.md asks for at
+/// least 10 000); one more is the SOM error "stack exhausted".
+pub const MAX_ACTIVATIONS: usize = 100_000;
 
 pub struct Options {
     pub gc_stats: bool,
@@ -109,6 +118,8 @@ pub struct Universe {
     pub out: std::io::BufWriter<std::io::Stdout>,
     pub start: Instant,
     pub options: Options,
+    /// Maps an engine's recorded code position to a source line (set by engines with a pc).
+    pub pc_to_line: fn(&'static Method, u32) -> u32,
     /// Classes being loaded right now (to report cyclic superclass chains).
     pub(crate) loading: Vec<String>,
     random_state: u64,
@@ -232,6 +243,7 @@ impl Universe {
             out: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()),
             start: Instant::now(),
             options,
+            pc_to_line: |_, pc| pc,
             loading: Vec::new(),
             random_state: 0x2545_f491_4f6c_dd1d,
             identity_hash_state: 0,
@@ -584,13 +596,30 @@ impl Universe {
 
     // ---- frames, errors, output -----------------------------------------------------------------
 
-    /// Records a new activation of `method`, starting at source line `line`.
+    /// Records a new activation of `method`, starting at source line `line`; fails with the
+    /// "stack exhausted" error beyond `MAX_ACTIVATIONS`.
     #[inline(always)]
-    pub fn push_frame(&mut self, method: &'static Method, line: u32) -> u64 {
+    pub fn push_frame(&mut self, method: &'static Method, line: u32) -> Result<u64, Unwind> {
+        if self.frames.len() >= MAX_ACTIVATIONS {
+            return Err(self.stack_exhausted());
+        }
         let id = self.next_frame_id;
         self.next_frame_id += 1;
-        self.frames.push(Frame { method, line, id });
-        id
+        self.frames.push(Frame {
+            method,
+            line,
+            pc: NO_PC,
+            id,
+        });
+        Ok(id)
+    }
+
+    #[cold]
+    pub fn stack_exhausted(&self) -> Unwind {
+        self.error(format!(
+            "stack exhausted: {} nested activations (deep or infinite recursion)",
+            self.frames.len()
+        ))
     }
 
     #[inline(always)]
@@ -602,6 +631,15 @@ impl Universe {
     pub fn set_line(&mut self, line: u32) {
         if let Some(f) = self.frames.last_mut() {
             f.line = line;
+            f.pc = NO_PC;
+        }
+    }
+
+    /// Records the code position of the current activation (engines that keep a pc).
+    #[inline(always)]
+    pub fn set_pc(&mut self, pc: u32) {
+        if let Some(f) = self.frames.last_mut() {
+            f.pc = pc;
         }
     }
 
@@ -630,7 +668,12 @@ impl Universe {
                     .get()
                     .map(|c| c.source_name.borrow().clone())
                     .unwrap_or_default();
-                format!("{} ({}:{})", f.method.display_name(), file, f.line)
+                let line = if f.pc == NO_PC {
+                    f.line
+                } else {
+                    (self.pc_to_line)(f.method, f.pc)
+                };
+                format!("{} ({}:{})", f.method.display_name(), file, line)
             })
             .collect()
     }

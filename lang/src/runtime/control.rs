@@ -1,0 +1,48 @@
+//! The errors of inlined control structures, worded once for every engine: when a
+//! non-Boolean reaches an inlined `ifTrue:`/`whileTrue:`/`and:`…, a non-Integer reaches an
+//! inlined `timesRepeat:`, or an inlined `to:by:do:` has a zero step.
+//!
+//! Must never: decide control flow itself (engines do); only make the errors.
+
+use crate::runtime::engine::Unwind;
+use crate::runtime::universe::Universe;
+use crate::runtime::value::Value;
+
+/// `selector` (as written) was inlined, and its receiver or condition `v` is not a Boolean.
+pub fn not_boolean(u: &mut Universe, v: Value, selector: &str, line: u32) -> Unwind {
+    u.set_line(line);
+    let class = u.class_of(v).name_str();
+    u.error(format!(
+        "{selector} was sent to an instance of {class}, but its inlined form needs a Boolean"
+    ))
+}
+
+pub fn times_repeat_not_integer(u: &mut Universe, v: Value, line: u32) -> Unwind {
+    u.set_line(line);
+    let class = u.class_of(v).name_str();
+    u.error(format!(
+        "timesRepeat: needs an Integer receiver, not an instance of {class}"
+    ))
+}
+
+pub fn zero_step(u: &mut Universe, line: u32) -> Unwind {
+    u.set_line(line);
+    u.error("to:by:do: with a step of 0 would never end".into())
+}
+
+/// The selector an inlined loop or conditional was written with, for error messages.
+pub fn while_selector(while_true: bool) -> &'static str {
+    if while_true {
+        "whileTrue:"
+    } else {
+        "whileFalse:"
+    }
+}
+
+pub fn and_or_selector(and: bool) -> &'static str {
+    if and {
+        "and:"
+    } else {
+        "or:"
+    }
+}
