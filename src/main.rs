@@ -22,6 +22,8 @@ const AST_RECURSION_BUDGET: usize = ENGINE_THREAD_STACK - (32 << 20);
 enum EngineKind {
     /// The AST interpreter (self-optimizing node tree).
     Ast,
+    /// The bytecode interpreter (verified bytecode, explicit frame stack).
+    Bc,
 }
 
 /// Runs a SOM program. The program file's directory comes first on the classpath, then the
@@ -52,7 +54,8 @@ struct Cli {
     #[arg(long)]
     gc_stats: bool,
 
-    /// Print the parsed methods of the program's class, then run it.
+    /// Print the program class's methods as the engine sees them — parse trees for `ast`,
+    /// bytecode for `bc` — then run it.
     #[arg(short = 'd', long = "dump")]
     dump: bool,
 
@@ -139,9 +142,12 @@ fn main() -> ExitCode {
     let runner = std::thread::Builder::new()
         .name("som-engine".into())
         .stack_size(ENGINE_THREAD_STACK)
-        .spawn(move || match dump_file.map(|f| dump(&f)) {
-            Some(Err(())) => 1,
-            _ => run(engine, classpath, gc, gc_stats, &args),
+        .spawn(move || match engine {
+            EngineKind::Ast => match dump_file.map(|f| dump(&f)) {
+                Some(Err(())) => 1,
+                _ => run(engine, classpath, gc, gc_stats, false, &args),
+            },
+            EngineKind::Bc => run(engine, classpath, gc, gc_stats, dump_file.is_some(), &args),
         });
     match runner.map(|t| t.join()) {
         Ok(Ok(code)) => ExitCode::from(code),
@@ -155,6 +161,7 @@ fn run(
     classpath: Vec<PathBuf>,
     gc: GcConfig,
     gc_stats: bool,
+    disassemble: bool,
     args: &[String],
 ) -> u8 {
     let u = Universe::new(classpath, gc, Options { gc_stats });
@@ -162,6 +169,15 @@ fn run(
         EngineKind::Ast => {
             let mut e = ast_interp::AstEngine::new(u, AST_RECURSION_BUDGET);
             let outcome = lang::runtime::program::run(&mut e, args);
+            (outcome, e.u)
+        }
+        EngineKind::Bc => {
+            let mut e = bc_interp::BcEngine::new(u);
+            let outcome = match disassemble {
+                true => disassemble_program(&mut e, &args[0]),
+                false => Ok(()),
+            }
+            .and_then(|()| lang::runtime::program::run(&mut e, args));
             (outcome, e.u)
         }
     };
@@ -182,6 +198,24 @@ fn run(
         eprint!("{}", u.heap.stats.report(u.heap.old_bytes()));
     }
     code
+}
+
+/// Prints the bytecode of every method of the program's class (`-d` with `--engine bc`).
+fn disassemble_program(e: &mut bc_interp::BcEngine, class_name: &str) -> Result<(), Unwind> {
+    e.u.load_bootstrap_classes()?;
+    let Some(class) = e.u.load_class(class_name)? else {
+        return Ok(()); // running reports the missing class
+    };
+    let mut text = String::new();
+    for holder in [class, class.class()] {
+        for m in holder.methods() {
+            if m.code().is_some() {
+                text.push_str(&e.disassemble(m)?);
+            }
+        }
+    }
+    e.u.print(&text);
+    Ok(())
 }
 
 /// Prints the parse tree of the program's class file (`-d`).

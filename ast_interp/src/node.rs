@@ -234,20 +234,6 @@ impl Builder<'_> {
         }
     }
 
-    /// Whether `class`'s method for `selector` is the named primitive (or, for the derived
-    /// comparisons, whether `<` is), so a fast path computes exactly what the send would.
-    fn is_core_primitive(&mut self, class: &'static Class, selector: &str) -> bool {
-        let prim_selector = match selector {
-            ">" | "<=" | ">=" => "<",
-            s => s,
-        };
-        let sym = self.u.intern(prim_selector);
-        class
-            .lookup(sym)
-            .and_then(|m| m.primitive_name())
-            .is_some_and(|(_, s)| s == prim_selector)
-    }
-
     fn node(&mut self, e: &Expr) -> Node {
         match e {
             Expr::Const(v) => Node::Const(*v),
@@ -352,9 +338,8 @@ impl Builder<'_> {
         };
         let selector = lang::runtime::object::str(s.selector);
         if let (Some(op), 1) = (arith_op(selector), s.args.len()) {
-            let (integer, double) = (self.u.core.integer, self.u.core.double);
-            let int_fast = self.is_core_primitive(integer, selector);
-            let double_fast = self.is_core_primitive(double, selector) && op != ArithOp::Eq;
+            let (int_fast, double_fast) =
+                lang::runtime::dispatch::arithmetic_shortcuts(self.u, selector);
             if int_fast || double_fast {
                 return Node::Arith(Box::new(ArithNode {
                     op,

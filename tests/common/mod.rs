@@ -6,7 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The engine and GC configurations every program must behave identically in.
-pub const CONFIGURATIONS: &[&[&str]] = &[&["--engine", "ast"], &["--engine", "ast", "--gc-stress"]];
+pub const CONFIGURATIONS: &[&[&str]] = &[
+    &["--engine", "ast"],
+    &["--engine", "ast", "--gc-stress"],
+    &["--engine", "bc"],
+    &["--engine", "bc", "--gc-stress"],
+];
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

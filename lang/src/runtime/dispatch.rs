@@ -209,3 +209,29 @@ pub fn call_block<E: Engine + AsDynEngine + ?Sized>(engine: &mut E, nargs: usize
     }
     engine.run_code(method, nargs)
 }
+
+/// For a binary send of `selector`: whether an engine may compute it directly on small
+/// integers (`.0`) and on doubles (`.1`). Only while the receiver class's method is the
+/// primitive that the shortcut mirrors (a classpath may supply its own Integer or Double);
+/// the comparisons `>`, `<=`, `>=` count as mirrored when `<` is the primitive.
+pub fn arithmetic_shortcuts(u: &mut Universe, selector: &str) -> (bool, bool) {
+    if !matches!(selector, "+" | "-" | "*" | "<" | ">" | "<=" | ">=" | "=") {
+        return (false, false);
+    }
+    let primitive = match selector {
+        ">" | "<=" | ">=" => "<",
+        s => s,
+    };
+    let sym = u.intern(primitive);
+    let is_primitive = |class: &Class| {
+        class
+            .lookup(sym)
+            .and_then(|m| m.primitive_name())
+            .is_some_and(|(_, s)| s == primitive)
+    };
+    let (integer, double) = (u.core.integer, u.core.double);
+    (
+        is_primitive(integer),
+        is_primitive(double) && selector != "=",
+    )
+}

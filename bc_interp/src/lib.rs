@@ -1,0 +1,76 @@
+//! The bytecode engine: compiles `lang`'s resolved code to a compact bytecode, verifies it
+//! once, and runs it in a dispatch loop over an explicit stack of activations.
+//!
+//! Owns: the bytecode set (`bytecode`, one table), compiled methods (`method`), the compiler
+//! (`compiler`), the verifier (`verifier`), the interpreter (`interp`) and the disassembler
+//! (`disasm`). Must never: implement anything the AST engine needs too — values, lookup,
+//! primitives, the GC, inlining decisions and error wording live in `lang`.
+
+pub mod bytecode;
+pub mod compiler;
+pub mod disasm;
+mod interp;
+pub mod method;
+pub mod verifier;
+
+use lang::runtime::engine::{Engine, Result};
+use lang::runtime::method::Method;
+use lang::runtime::universe::Universe;
+use lang::runtime::value::Value;
+
+pub struct BcEngine {
+    pub u: Universe,
+    frames: Vec<interp::BcFrame>,
+    /// By primitive index: whether it is a block evaluation (`value`, `value:`,
+    /// `value:with:`), which the interpreter runs as a new activation, without recursion.
+    block_primitives: Vec<bool>,
+    plus: Value,
+    less_or_equal: Value,
+    greater_or_equal: Value,
+}
+
+/// Maps a recorded pc to its source line, for backtraces.
+fn pc_to_line(method: &'static Method, pc: u32) -> u32 {
+    method
+        .engine_code
+        .get()
+        .and_then(|c| c.downcast_ref::<method::BcMethod>())
+        .and_then(|m| m.lines.get(pc as usize).copied())
+        .unwrap_or(0)
+}
+
+impl BcEngine {
+    pub fn new(mut u: Universe) -> BcEngine {
+        u.pc_to_line = pc_to_line;
+        let block_primitives = lang::primitives::PRIMITIVES
+            .iter()
+            .map(|(class, selector, _)| class.starts_with("Block") && selector.starts_with("value"))
+            .collect();
+        let plus = u.intern("+");
+        let less_or_equal = u.intern("<=");
+        let greater_or_equal = u.intern(">=");
+        BcEngine {
+            u,
+            frames: Vec::new(),
+            block_primitives,
+            plus,
+            less_or_equal,
+            greater_or_equal,
+        }
+    }
+
+    /// The disassembly of a method (compiling it if needed).
+    pub fn disassemble(&mut self, method: &'static Method) -> Result<String> {
+        Ok(disasm::disassemble(self.code_of(method)?))
+    }
+}
+
+impl Engine for BcEngine {
+    fn universe(&mut self) -> &mut Universe {
+        &mut self.u
+    }
+
+    fn run_code(&mut self, method: &'static Method, nargs: usize) -> Result<Value> {
+        self.execute(method, nargs)
+    }
+}

@@ -1,0 +1,67 @@
+//! A compiled method: bytecode plus the tables its instructions index.
+//!
+//! Owns: the layout of compiled code (literals, send sites with their inline caches, global
+//! sites, a line per code byte, frame slot assignments). Must never: change after
+//! verification, except the caches inside sites.
+
+use std::cell::Cell;
+
+use lang::runtime::class::Class;
+use lang::runtime::dispatch::InlineCache;
+use lang::runtime::method::Method;
+use lang::runtime::value::Value;
+
+/// A send site: the selector, its argument count and its inline cache.
+pub struct SendSite {
+    pub selector: Value,
+    pub nargs: usize,
+    pub cache: InlineCache,
+    /// For super sends: where lookup starts (the holder's superclass).
+    pub super_class: Option<&'static Class>,
+    pub super_method: Cell<Option<&'static Method>>,
+    /// For arithmetic bytecodes: whether the small-integer and double shortcuts apply.
+    pub int_fast: bool,
+    pub double_fast: bool,
+}
+
+/// A global read: the name and the global's cell, cached on first use.
+pub struct GlobalSite {
+    pub name: Value,
+    pub cell: Cell<Option<&'static Cell<Value>>>,
+}
+
+pub struct BcMethod {
+    pub method: &'static Method,
+    pub code: Vec<u8>,
+    /// The source line of the construct each code byte belongs to.
+    pub lines: Vec<u32>,
+    pub literals: Vec<Value>,
+    pub sites: Vec<SendSite>,
+    pub globals: Vec<GlobalSite>,
+    /// For conditional jumps that test Booleans: the selector they were inlined from.
+    pub jump_selectors: Vec<(u32, &'static str)>,
+    pub params: usize,
+    /// All frame slots: receiver (or block), parameters, locals, context, hidden slots.
+    pub frame_slots: usize,
+    pub context_size: usize,
+    pub context_slot: usize,
+    pub captured_params: Vec<(u32, u32)>,
+    pub is_block: bool,
+    /// The slot holding `self` (0 in a method; a hidden slot in a block).
+    pub self_slot: usize,
+    /// The slot holding the head of the context chain (own context, or the block's outer).
+    pub head_slot: usize,
+    /// The deepest the operand stack gets above the frame slots.
+    pub max_stack: usize,
+    pub line: u32,
+}
+
+impl BcMethod {
+    pub fn jump_selector(&self, pc: usize) -> &'static str {
+        self.jump_selectors
+            .iter()
+            .find(|(p, _)| *p as usize == pc)
+            .map(|(_, s)| *s)
+            .unwrap_or("ifTrue:")
+    }
+}
