@@ -445,17 +445,31 @@ impl AstEngine {
 }
 
 /// The AST engine's executable form of a method, built on its first call. Methods are
-/// permanent, so the code cached on them lives as long as the program.
+/// permanent, so the code cached on them lives as long as the program; the engine finds it
+/// again through the method's `engine_index`.
+#[inline(always)]
 pub(crate) fn code_of(
     engine: &mut AstEngine,
     method: &'static Method,
 ) -> &'static crate::node::AstMethod {
+    match method.engine_index.get() {
+        0 => build(engine, method),
+        i => engine.built[i as usize - 1],
+    }
+}
+
+#[inline(never)]
+fn build(engine: &mut AstEngine, method: &'static Method) -> &'static crate::node::AstMethod {
     let any = method.engine_code.get_or_init(|| {
         let code = method
             .code()
             .expect("run_code is only called for methods with code");
         Box::new(crate::node::AstMethod::build(&mut engine.u, method, code))
     });
-    any.downcast_ref()
-        .expect("AST code on a method run by the AST engine")
+    let built: &'static crate::node::AstMethod = any
+        .downcast_ref()
+        .expect("AST code on a method run by the AST engine");
+    engine.built.push(built);
+    method.engine_index.set(engine.built.len() as u32);
+    built
 }

@@ -19,6 +19,8 @@ pub struct AstEngine {
     /// The address below which the Rust stack may not grow (SOM recursion is Rust recursion
     /// here); beyond it a send fails with a SOM error instead of overflowing the stack.
     stack_limit: usize,
+    /// Node trees built so far, by `Method::engine_index - 1`.
+    built: Vec<&'static node::AstMethod>,
 }
 
 /// An address on the current Rust stack, without unsafe code.
@@ -35,6 +37,7 @@ impl AstEngine {
         AstEngine {
             u,
             stack_limit: stack_address().saturating_sub(stack_bytes),
+            built: Vec::new(),
         }
     }
 }

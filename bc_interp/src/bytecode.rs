@@ -41,7 +41,7 @@ pub enum Operand {
 }
 
 impl Operand {
-    pub fn size(self) -> usize {
+    pub const fn size(self) -> usize {
         match self {
             Operand::Slot | Operand::Level | Operand::Index => 1,
             _ => 2,
@@ -74,6 +74,12 @@ macro_rules! bytecodes {
             }
             pub fn doc(self) -> &'static str {
                 match self { $( Op::$op => $doc, )* }
+            }
+            /// The instruction's length in bytes, opcode included (a constant per op, so
+            /// the dispatch loop advances `pc` without looking at the operand table).
+            #[inline(always)]
+            pub const fn length(self) -> usize {
+                match self { $( Op::$op => 1 $( + Operand::$operand.size() )*, )* }
             }
         }
     };
@@ -125,11 +131,6 @@ impl Op {
     /// Decodes an opcode byte (`None` for a byte that is no opcode).
     pub fn from_byte(b: u8) -> Option<Op> {
         Op::ALL.get(b as usize).copied()
-    }
-
-    /// The instruction's length in bytes, opcode included.
-    pub fn length(self) -> usize {
-        1 + self.operands().iter().map(|o| o.size()).sum::<usize>()
     }
 }
 

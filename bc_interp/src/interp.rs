@@ -44,12 +44,16 @@ fn u16_at(code: &[u8], pc: usize) -> usize {
 
 impl BcEngine {
     /// The verified bytecode of a method, compiled on its first call.
+    #[inline(always)]
     pub(crate) fn code_of(&mut self, method: &'static Method) -> Result<&'static BcMethod> {
-        if let Some(any) = method.engine_code.get() {
-            return Ok(any
-                .downcast_ref()
-                .expect("bytecode on a method run by the bytecode engine"));
+        match method.engine_index.get() {
+            0 => self.compile(method),
+            i => Ok(self.compiled[i as usize - 1]),
         }
+    }
+
+    #[inline(never)]
+    fn compile(&mut self, method: &'static Method) -> Result<&'static BcMethod> {
         let code: &Code = method.code().expect("only methods with code are compiled");
         let compiled =
             crate::compiler::compile(&mut self.u, method, code).map_err(|e| self.u.error(e.0))?;
@@ -60,9 +64,12 @@ impl BcEngine {
             )));
         }
         let any = method.engine_code.get_or_init(|| Box::new(compiled));
-        Ok(any
+        let code: &'static BcMethod = any
             .downcast_ref()
-            .expect("bytecode on a method run by the bytecode engine"))
+            .expect("bytecode on a method run by the bytecode engine");
+        self.compiled.push(code);
+        method.engine_index.set(self.compiled.len() as u32);
+        Ok(code)
     }
 
     /// Pushes an activation of `method` whose receiver (or block) and arguments are the top

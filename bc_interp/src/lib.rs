@@ -21,6 +21,8 @@ use lang::runtime::value::Value;
 pub struct BcEngine {
     pub u: Universe,
     frames: Vec<interp::BcFrame>,
+    /// Compiled methods, by `Method::engine_index - 1`.
+    compiled: Vec<&'static method::BcMethod>,
     /// By primitive index: whether it is a block evaluation (`value`, `value:`,
     /// `value:with:`), which the interpreter runs as a new activation, without recursion.
     block_primitives: Vec<bool>,
@@ -52,6 +54,7 @@ impl BcEngine {
         BcEngine {
             u,
             frames: Vec::new(),
+            compiled: Vec::new(),
             block_primitives,
             plus,
             less_or_equal,

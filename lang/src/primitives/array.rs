@@ -1,16 +1,15 @@
 //! Primitives of Array: fixed-size, 1-based, bounds-checked.
 
-use crate::gc::Kind;
 use crate::runtime::engine::{Engine, Result};
 use crate::runtime::object;
 use crate::runtime::value::Value;
 
-use super::{index_arg, wrong_argument};
+use super::{array_receiver, index_arg, wrong_argument};
 
 /// The 0-based element index for a 1-based SOM index, or an out-of-bounds error.
 #[inline]
 fn element(e: &mut dyn Engine, what: &str, array: Value, index: Value) -> Result<usize> {
-    debug_assert!(object::kind(array) == Kind::Array);
+    let array = array_receiver(e, what, array)?;
     let len = object::value_count(array);
     match index.as_small_int() {
         Some(i) if i >= 1 && i as usize <= len => Ok(i as usize - 1),
@@ -32,8 +31,9 @@ pub fn at_put(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     Ok(a[2])
 }
 
-pub fn length(_e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
-    Ok(Value::small_int(object::value_count(a[0]) as i64))
+pub fn length(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
+    let array = array_receiver(e, "Array>>length", a[0])?;
+    Ok(Value::small_int(object::value_count(array) as i64))
 }
 
 pub fn new(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {

@@ -4,8 +4,11 @@ use crate::runtime::dispatch;
 use crate::runtime::engine::{Engine, Result};
 use crate::runtime::value::Value;
 
+use super::block_receiver;
+
 /// Re-pushes the block and its arguments and runs it (the caller's copies may move).
 fn evaluate(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
+    block_receiver(e, "Block>>value", a[0])?;
     e.universe().stack.extend_from_slice(a);
     dispatch::call_block(e, a.len() - 1)
 }

@@ -1,32 +1,36 @@
 //! Primitives of Class: name, instantiation, superclass, fields and methods.
 
-use crate::runtime::class::Class;
 use crate::runtime::engine::{Engine, Result};
 use crate::runtime::value::Value;
 
-fn receiver(a: &[Value]) -> &'static Class {
-    Class::from_value(a[0])
-}
+use super::class_receiver;
 
-pub fn name(_e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
-    Ok(receiver(a).name)
+pub fn name(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
+    Ok(class_receiver(e, "Class>>name", a[0])?.name)
 }
 
 /// Instances of classes whose objects have a special representation (numbers, strings,
 /// arrays, blocks, methods, classes) cannot be made with `new`.
 pub fn new(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
-    let class = receiver(a);
+    let class = class_receiver(e, "Class>>new", a[0])?;
     let u = e.universe();
     let core = &u.core;
+    // Subclasses included; the ones that are subclasses of others in the core library are
+    // listed too, for a library on the classpath that arranges them differently.
     let special = [
         core.integer,
         core.double,
         core.string,
+        core.symbol,
         core.array,
         core.block,
+        core.blocks[0],
+        core.blocks[1],
+        core.blocks[2],
         core.method,
         core.primitive,
         core.class,
+        core.metaclass,
     ];
     if let Some(s) = special.iter().find(|s| class.is_subclass_of(s)) {
         let msg = format!(
@@ -40,20 +44,21 @@ pub fn new(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
 }
 
 pub fn superclass(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
+    let class = class_receiver(e, "Class>>superclass", a[0])?;
     let nil = e.universe().nil;
-    Ok(receiver(a)
-        .superclass
-        .get()
-        .map(|c| c.as_value())
-        .unwrap_or(nil))
+    Ok(class.superclass.get().map(|c| c.as_value()).unwrap_or(nil))
 }
 
 pub fn fields(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
-    let names = receiver(a).instance_fields.borrow().clone();
+    let names = class_receiver(e, "Class>>fields", a[0])?
+        .instance_fields
+        .borrow()
+        .clone();
     e.universe().new_array_from(&names)
 }
 
 pub fn methods(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
-    let ms: Vec<Value> = receiver(a).methods().iter().map(|m| m.as_value()).collect();
+    let class = class_receiver(e, "Class>>methods", a[0])?;
+    let ms: Vec<Value> = class.methods().iter().map(|m| m.as_value()).collect();
     e.universe().new_array_from(&ms)
 }

@@ -3,28 +3,24 @@
 use crate::gc::Kind;
 use crate::runtime::dispatch;
 use crate::runtime::engine::{Engine, Result};
-use crate::runtime::method::Method;
 use crate::runtime::object;
 use crate::runtime::value::Value;
 
-use super::wrong_argument;
+use super::{method_receiver, wrong_argument};
 
-pub fn signature(_e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
-    Ok(Method::from_value(a[0]).signature)
+pub fn signature(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
+    Ok(method_receiver(e, "Method>>signature", a[0])?.signature)
 }
 
 pub fn holder(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
+    let m = method_receiver(e, "Method>>holder", a[0])?;
     let nil = e.universe().nil;
-    Ok(Method::from_value(a[0])
-        .holder
-        .get()
-        .map(|c| c.as_value())
-        .unwrap_or(nil))
+    Ok(m.holder.get().map(|c| c.as_value()).unwrap_or(nil))
 }
 
 /// `aMethod invokeOn: receiver with: argumentsArray`.
 pub fn invoke_on_with(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
-    let m = Method::from_value(a[0]);
+    let m = method_receiver(e, "Method>>invokeOn:with:", a[0])?;
     let args = a[2];
     if !(args.is_ref() && object::kind(args) == Kind::Array) {
         return Err(wrong_argument(

@@ -17,7 +17,11 @@ mod object;
 mod string;
 mod system;
 
+use crate::gc::Kind;
+use crate::runtime::class::Class;
 use crate::runtime::engine::{Engine, Result};
+use crate::runtime::method::Method;
+use crate::runtime::object as layout;
 use crate::runtime::value::Value;
 
 /// A primitive: `args[0]` is the receiver, the rest its arguments.
@@ -152,20 +156,87 @@ pub(crate) fn wrong_argument(
 
 /// The text of a String or Symbol argument, or a wrong-argument error.
 pub(crate) fn text_arg(e: &mut dyn Engine, what: &str, v: Value) -> Result<&'static str> {
-    if v.is_ref()
-        && matches!(
-            crate::runtime::object::kind(v),
-            crate::gc::Kind::String | crate::gc::Kind::Symbol
-        )
-    {
-        Ok(crate::runtime::object::str(v))
+    if is_kind(v, Kind::String) || is_kind(v, Kind::Symbol) {
+        Ok(layout::str(v))
     } else {
         Err(wrong_argument(e, what, "a String", v))
     }
 }
 
-/// A small non-negative integer argument (an index or a count).
+/// A small integer argument (an index, a count, a status); a big Integer is out of range.
 pub(crate) fn index_arg(e: &mut dyn Engine, what: &str, v: Value) -> Result<i64> {
-    v.as_small_int()
-        .ok_or_else(|| wrong_argument(e, what, "an Integer", v))
+    if let Some(i) = v.as_small_int() {
+        return Ok(i);
+    }
+    let u = e.universe();
+    match u.as_bigint(v) {
+        Some(big) => Err(u.error(format!("{what}: {big} is out of range"))),
+        None => Err(wrong_argument(e, what, "an Integer", v)),
+    }
+}
+
+/// Whether `v` is a heap object of `kind`.
+pub(crate) fn is_kind(v: Value, kind: Kind) -> bool {
+    v.is_ref() && layout::kind(v) == kind
+}
+
+// Receivers. A primitive is bound to a class whose instances have the representation it
+// works on (String, Array, Block, Method, Class), but a library on the classpath may
+// rearrange the hierarchy (`String = Array (...)`, `Block1 = Object (value = primitive)`),
+// so a primitive that reads its receiver's representation checks it first: a SOM error, not
+// a misread object.
+
+/// The error for a receiver without the representation a primitive needs.
+pub(crate) fn wrong_receiver(
+    e: &mut dyn Engine,
+    what: &str,
+    expected: &str,
+    got: Value,
+) -> crate::runtime::engine::Unwind {
+    let u = e.universe();
+    let class = u.class_of(got).name_str();
+    u.error(format!(
+        "{what}: the receiver must be {expected}, not an instance of {class}"
+    ))
+}
+
+/// The text of a String or Symbol receiver.
+pub(crate) fn text_receiver(e: &mut dyn Engine, what: &str, v: Value) -> Result<&'static str> {
+    if is_kind(v, Kind::String) || is_kind(v, Kind::Symbol) {
+        Ok(layout::str(v))
+    } else {
+        Err(wrong_receiver(e, what, "a String or Symbol", v))
+    }
+}
+
+/// An Array receiver.
+pub(crate) fn array_receiver(e: &mut dyn Engine, what: &str, v: Value) -> Result<Value> {
+    if is_kind(v, Kind::Array) {
+        Ok(v)
+    } else {
+        Err(wrong_receiver(e, what, "an Array", v))
+    }
+}
+
+/// A Block receiver.
+pub(crate) fn block_receiver(e: &mut dyn Engine, what: &str, v: Value) -> Result<Value> {
+    if is_kind(v, Kind::Block) {
+        Ok(v)
+    } else {
+        Err(wrong_receiver(e, what, "a Block", v))
+    }
+}
+
+/// A Method or Primitive receiver.
+pub(crate) fn method_receiver(e: &mut dyn Engine, what: &str, v: Value) -> Result<&'static Method> {
+    if is_kind(v, Kind::Method) {
+        Ok(Method::from_value(v))
+    } else {
+        Err(wrong_receiver(e, what, "a Method or Primitive", v))
+    }
+}
+
+/// A class (or metaclass) receiver.
+pub(crate) fn class_receiver(e: &mut dyn Engine, what: &str, v: Value) -> Result<&'static Class> {
+    Class::try_from_value(v).ok_or_else(|| wrong_receiver(e, what, "a class", v))
 }

@@ -6,60 +6,60 @@ use crate::runtime::engine::{Engine, Result};
 use crate::runtime::object;
 use crate::runtime::value::Value;
 
-use super::{index_arg, text_arg};
-
-fn text(a: &[Value]) -> &'static str {
-    debug_assert!(matches!(object::kind(a[0]), Kind::String | Kind::Symbol));
-    object::str(a[0])
-}
+use super::{index_arg, text_arg, text_receiver};
 
 pub fn concatenate(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
+    let this = text_receiver(e, "String>>concatenate:", a[0])?;
     let other = text_arg(e, "String>>concatenate:", a[1])?;
-    let mut s = String::with_capacity(text(a).len() + other.len());
-    s.push_str(text(a));
+    let mut s = String::with_capacity(this.len() + other.len());
+    s.push_str(this);
     s.push_str(other);
     e.universe().new_string(&s)
 }
 
 pub fn as_symbol(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
-    Ok(e.universe().intern(text(a)))
+    let text = text_receiver(e, "String>>asSymbol", a[0])?;
+    Ok(e.universe().intern(text))
 }
 
 pub fn symbol_as_string(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
-    e.universe().new_string(text(a))
+    let text = text_receiver(e, "Symbol>>asString", a[0])?;
+    e.universe().new_string(text)
 }
 
 /// FNV-1a over the bytes, folded to a non-negative small integer: equal strings hash alike.
-pub fn hashcode(_e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
+pub fn hashcode(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text(a).bytes() {
+    for b in text_receiver(e, "String>>hashcode", a[0])?.bytes() {
         h ^= b as u64;
         h = h.wrapping_mul(0x100_0000_01b3);
     }
     Ok(Value::small_int((h & 0x3fff_ffff) as i64))
 }
 
-pub fn length(_e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
+pub fn length(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
+    text_receiver(e, "String>>length", a[0])?;
     Ok(Value::small_int(object::char_count(a[0]) as i64))
 }
 
-fn all_chars(e: &mut dyn Engine, a: &[Value], pred: fn(char) -> bool) -> Result<Value> {
-    let s = text(a);
+fn all_chars(e: &mut dyn Engine, a: &[Value], what: &str, pred: fn(char) -> bool) -> Result<Value> {
+    let s = text_receiver(e, what, a[0])?;
     Ok(e.universe().boolean(!s.is_empty() && s.chars().all(pred)))
 }
 
 pub fn is_white_space(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
-    all_chars(e, a, char::is_whitespace)
+    all_chars(e, a, "String>>isWhiteSpace", char::is_whitespace)
 }
 pub fn is_letters(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
-    all_chars(e, a, char::is_alphabetic)
+    all_chars(e, a, "String>>isLetters", char::is_alphabetic)
 }
 pub fn is_digits(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
-    all_chars(e, a, |c| c.is_ascii_digit())
+    all_chars(e, a, "String>>isDigits", |c| c.is_ascii_digit())
 }
 
 /// Equal text; a String and a Symbol with the same characters are equal.
 pub fn equal(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
+    let this = text_receiver(e, "String>>=", a[0])?;
     let u = e.universe();
     if a[0] == a[1] {
         return Ok(u.true_);
@@ -67,15 +67,15 @@ pub fn equal(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     let other = a[1];
     let same = other.is_ref()
         && matches!(object::kind(other), Kind::String | Kind::Symbol)
-        && object::str(other) == text(a);
+        && object::str(other) == this;
     Ok(u.boolean(same))
 }
 
 /// Characters `from` to `to`, 1-based and inclusive; `to = from - 1` gives ''.
 pub fn substring(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
+    let s = text_receiver(e, "String>>primSubstringFrom:to:", a[0])?;
     let from = index_arg(e, "String>>primSubstringFrom:to:", a[1])?;
     let to = index_arg(e, "String>>primSubstringFrom:to:", a[2])?;
-    let s = text(a);
     let len = object::char_count(a[0]) as i64;
     if from < 1 || to > len || to < from - 1 {
         return Err(e.universe().error(format!(

@@ -33,23 +33,35 @@ fn compile_error(rendered: String) -> Unwind {
 impl Universe {
     /// The source of class `name`: the first classpath directory that has `name.som`, else
     /// the embedded core library.
-    pub fn find_class_source(&self, name: &str) -> Option<ClassSource> {
+    /// A class file that exists but cannot be read (not UTF-8, no permission) is an error:
+    /// skipping it would silently load a class from further down the classpath.
+    pub fn find_class_source(&self, name: &str) -> Result<Option<ClassSource>, Unwind> {
         let file = format!("{name}.som");
         for dir in &self.classpath {
             let path = dir.join(&file);
             if path.is_file() {
-                if let Ok(text) = std::fs::read_to_string(&path) {
-                    return Some(ClassSource {
+                return match std::fs::read_to_string(&path) {
+                    Ok(text) => Ok(Some(ClassSource {
                         display_path: path.display().to_string(),
                         text,
-                    });
-                }
+                    })),
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        Err(self.error(format!(
+                            "cannot load class {name}: {} is not UTF-8 text",
+                            path.display()
+                        )))
+                    }
+                    Err(e) => Err(self.error(format!(
+                        "cannot load class {name}: cannot read {}: {e}",
+                        path.display()
+                    ))),
+                };
             }
         }
-        core_lib::source(name).map(|text| ClassSource {
+        Ok(core_lib::source(name).map(|text| ClassSource {
             display_path: format!("core-lib/{file}"),
             text: text.to_string(),
-        })
+        }))
     }
 
     /// Loads the core classes into the classes created at start-up.
@@ -75,10 +87,10 @@ impl Universe {
                 return self.load_into(name, Some(c)).map(Some);
             }
         }
-        if self.find_class_source(name).is_none() {
-            return Ok(None);
+        match self.find_class_source(name)? {
+            Some(source) => self.load_from(name, source, None).map(Some),
+            None => Ok(None),
         }
-        self.load_into(name, None).map(Some)
     }
 
     fn load_into(
@@ -86,11 +98,20 @@ impl Universe {
         name: &str,
         existing: Option<&'static Class>,
     ) -> Result<&'static Class, Unwind> {
-        let source = self.find_class_source(name).ok_or_else(|| {
+        let source = self.find_class_source(name)?.ok_or_else(|| {
             self.error(format!(
                 "cannot load class {name}: no {name}.som on the classpath"
             ))
         })?;
+        self.load_from(name, source, existing)
+    }
+
+    fn load_from(
+        &mut self,
+        name: &str,
+        source: ClassSource,
+        existing: Option<&'static Class>,
+    ) -> Result<&'static Class, Unwind> {
         let def = syntax::parse_class(&source.text)
             .map_err(|e| compile_error(e.render(&source.display_path, &source.text)))?;
         if def.name.name != name {
@@ -220,6 +241,22 @@ impl Universe {
                 }
                 fields.push(f.name.clone());
             }
+        }
+        if existing.is_some() && !instance_fields.is_empty() {
+            // A bootstrap class: its instances (nil, true, numbers, strings, arrays, blocks,
+            // methods, classes…) are made by the runtime with a fixed layout, and methods
+            // that read fields would read past it. Inherited fields count too.
+            let (message, span) = match def.instance_fields.first() {
+                Some(own) => (format!("class {} cannot declare instance fields: its instances are made by the runtime", def.name.name), own.span),
+                None => (
+                    format!(
+                        "class {} cannot have instance fields (it would inherit '{}'): its instances are made by the runtime",
+                        def.name.name, instance_fields[0]
+                    ),
+                    def.superclass.as_ref().map_or(def.name.span, |s| s.span),
+                ),
+            };
+            return Err(render(SyntaxError { message, span }));
         }
         let syms: Vec<_> = instance_fields.iter().map(|f| self.intern(f)).collect();
         *class.instance_fields.borrow_mut() = syms;

@@ -33,6 +33,9 @@ pub struct Method {
     pub body: MethodBody,
     /// The engine's executable form, built on first call (engines downcast to their type).
     pub engine_code: OnceCell<Box<dyn Any>>,
+    /// A number the running engine may give the method to find its executable form fast
+    /// (0: none yet). Only one engine runs per process.
+    pub engine_index: Cell<u32>,
 }
 
 impl Method {

@@ -350,6 +350,7 @@ impl Universe {
             params,
             body,
             engine_code: Default::default(),
+            engine_index: Cell::new(0),
         }))
     }
 
@@ -643,17 +644,11 @@ impl Universe {
         }
     }
 
-    /// Whether the activation `id` is still running.
+    /// Whether the activation `id` is still running. Ids grow from the bottom of the frame
+    /// stack to the top, so this is a binary search: a scan would make a chain of escaped
+    /// blocks (`escapedBlock:` evaluating the block again) quadratic in the stack depth.
     pub fn frame_alive(&self, id: u64) -> bool {
-        for f in self.frames.iter().rev() {
-            if f.id == id {
-                return true;
-            }
-            if f.id < id {
-                return false;
-            }
-        }
-        false
+        self.frames.binary_search_by_key(&id, |f| f.id).is_ok()
     }
 
     /// The SOM backtrace, innermost activation first.

@@ -6,10 +6,20 @@
 
 use std::str::FromStr;
 
+use lalrpop_util::ParseError;
 use num_bigint::BigInt;
 
 use super::ast::*;
 use super::diagnostics::SyntaxError;
+use super::lexer::Tok;
+
+/// The result of a fallible grammar action.
+pub type Fallible<'input, T> = Result<T, ParseError<usize, Tok<'input>, SyntaxError>>;
+
+/// Hands an action's own error to the parser, which stops there.
+pub fn user<'input, T>(result: Result<T, SyntaxError>) -> Fallible<'input, T> {
+    result.map_err(|error| ParseError::User { error })
+}
 
 pub fn ident(name: &str, start: usize, end: usize) -> Ident {
     Ident {
@@ -18,10 +28,55 @@ pub fn ident(name: &str, start: usize, end: usize) -> Ident {
     }
 }
 
-pub fn expr(kind: ExprKind, start: usize, end: usize) -> Expr {
+/// The depth of an expression of `kind`: one more than its deepest direct sub-expression.
+fn depth_of(kind: &ExprKind) -> u32 {
+    let deepest = |exprs: &[Expr]| exprs.iter().map(|e| e.depth).max().unwrap_or(0);
+    let below = match kind {
+        ExprKind::Variable(_) | ExprKind::Literal(_) => 0,
+        ExprKind::Assign { value, .. } => value.depth,
+        ExprKind::Send { receiver, args, .. } => receiver.depth.max(deepest(args)),
+        ExprKind::Block(block) => deepest(&block.body.statements),
+        ExprKind::Return(value) => value.depth,
+    };
+    below.saturating_add(1)
+}
+
+/// An expression node, or the error that it nests deeper than [`MAX_NESTING`]: every
+/// constructor of a node with sub-expressions goes through here, so the parser stops at the
+/// first node that crosses the limit and no deeper tree is ever built (or dropped).
+fn node(kind: ExprKind, span: Span) -> Result<Expr, SyntaxError> {
+    let depth = depth_of(&kind);
+    if depth > MAX_NESTING {
+        // Point at the part of this node that added the level: the selector of a send, the
+        // start of anything else.
+        let at = match &kind {
+            ExprKind::Send { selector_span, .. } => *selector_span,
+            _ => Span {
+                start: span.start,
+                end: span.start.saturating_add(1),
+            },
+        };
+        return Err(SyntaxError {
+            message: format!(
+                "expression nested too deeply (more than {MAX_NESTING} levels): split it into \
+                 several statements or methods"
+            ),
+            span: at,
+        });
+    }
+    Ok(Expr { kind, span, depth })
+}
+
+pub fn expr(kind: ExprKind, start: usize, end: usize) -> Result<Expr, SyntaxError> {
+    node(kind, Span::new(start, end))
+}
+
+/// A variable read: a leaf.
+pub fn variable(name: Ident) -> Expr {
     Expr {
-        kind,
-        span: Span::new(start, end),
+        kind: ExprKind::Variable(name.name),
+        span: name.span,
+        depth: 1,
     }
 }
 
@@ -42,35 +97,35 @@ pub fn double(text: &str, negative: bool) -> Literal {
     Literal::Double(if negative { -value } else { value })
 }
 
-pub fn unary_send(receiver: Expr, selector: Ident) -> Expr {
+pub fn unary_send(receiver: Expr, selector: Ident) -> Result<Expr, SyntaxError> {
     let span = receiver.span.to(selector.span);
-    Expr {
-        kind: ExprKind::Send {
+    node(
+        ExprKind::Send {
             receiver: Box::new(receiver),
             selector: selector.name,
             selector_span: selector.span,
             args: Vec::new(),
         },
         span,
-    }
+    )
 }
 
-pub fn binary_send(receiver: Expr, selector: Ident, arg: Expr) -> Expr {
+pub fn binary_send(receiver: Expr, selector: Ident, arg: Expr) -> Result<Expr, SyntaxError> {
     let span = receiver.span.to(arg.span);
-    Expr {
-        kind: ExprKind::Send {
+    node(
+        ExprKind::Send {
             receiver: Box::new(receiver),
             selector: selector.name,
             selector_span: selector.span,
             args: vec![arg],
         },
         span,
-    }
+    )
 }
 
 /// `parts` are the keywords with their arguments in order; the selector span runs from the
 /// first keyword to the last.
-pub fn keyword_send(receiver: Expr, parts: Vec<(Ident, Expr)>) -> Expr {
+pub fn keyword_send(receiver: Expr, parts: Vec<(Ident, Expr)>) -> Result<Expr, SyntaxError> {
     let first = parts
         .first()
         .expect("the grammar gives at least one keyword")
@@ -85,29 +140,29 @@ pub fn keyword_send(receiver: Expr, parts: Vec<(Ident, Expr)>) -> Expr {
     }
     let end = args.last().map_or(last, |a| a.span);
     let span = receiver.span.to(end);
-    Expr {
-        kind: ExprKind::Send {
+    node(
+        ExprKind::Send {
             receiver: Box::new(receiver),
             selector,
             selector_span: first.to(last),
             args,
         },
         span,
-    }
+    )
 }
 
-pub fn assign(targets: Vec<Ident>, value: Expr) -> Expr {
+pub fn assign(targets: Vec<Ident>, value: Expr) -> Result<Expr, SyntaxError> {
     let span = targets
         .first()
         .map_or(value.span, |t| t.span)
         .to(value.span);
-    Expr {
-        kind: ExprKind::Assign {
+    node(
+        ExprKind::Assign {
             targets,
             value: Box::new(value),
         },
         span,
-    }
+    )
 }
 
 /// Builds a body and rejects a `^` that is not the last statement. Accepting `^` anywhere in

@@ -121,4 +121,13 @@ pub enum ExprKind {
 pub struct Expr {
     pub kind: ExprKind,
     pub span: Span,
+    /// How deeply nested this expression is: 1 for a variable or literal, one more than its
+    /// deepest sub-expression otherwise (a block counts its statements). Computed by the
+    /// parser, which refuses trees deeper than [`MAX_NESTING`].
+    pub depth: u32,
 }
+
+/// The deepest expression nesting (and bracket nesting) the parser accepts. Everything after
+/// the parser — lowering, engines, printing, dropping the tree — recurses over the tree, so
+/// an unbounded depth would overflow the Rust stack; real programs stay far below this.
+pub const MAX_NESTING: u32 = 10_000;

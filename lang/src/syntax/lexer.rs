@@ -9,7 +9,7 @@
 
 use logos::Logos;
 
-use super::ast::Span;
+use super::ast::{Span, MAX_NESTING};
 use super::diagnostics::SyntaxError;
 
 /// A token as the grammar sees it. Text-carrying tokens borrow the source; strings and
@@ -264,6 +264,9 @@ pub struct Lexer<'a> {
     /// A second token produced by splitting one raw token.
     pending: Option<Spanned<'a>>,
     failed: bool,
+    /// Brackets (`(`, `#(`, `[`) open at this point, bounded by `MAX_NESTING`: literal arrays
+    /// nest only through brackets, and the parse tree must stay shallow enough to recurse over.
+    open_brackets: u32,
 }
 
 impl<'a> Lexer<'a> {
@@ -273,6 +276,7 @@ impl<'a> Lexer<'a> {
             raw: Raw::lexer(source),
             pending: None,
             failed: false,
+            open_brackets: 0,
         }
     }
 
@@ -346,7 +350,17 @@ impl<'a> Iterator for Lexer<'a> {
             }
             Ok(Raw::String(s)) => Tok::String(s),
             Ok(Raw::QuotedSymbol(s)) => Tok::Symbol(s),
-            Ok(Raw::ArrayStart) => Tok::ArrayStart,
+            Ok(Raw::ArrayStart) if self.open_brackets >= MAX_NESTING => {
+                return self.error(
+                    format!("brackets nested too deeply (more than {MAX_NESTING} levels)"),
+                    start,
+                    end,
+                );
+            }
+            Ok(Raw::ArrayStart) => {
+                self.open_brackets += 1;
+                Tok::ArrayStart
+            }
             Ok(Raw::Hash) => {
                 let rest = &source[end..];
                 let len = match keywords_len(rest) {
@@ -383,10 +397,29 @@ impl<'a> Iterator for Lexer<'a> {
             }
             Ok(Raw::Assign) => Tok::Assign,
             Ok(Raw::Colon) => Tok::Colon,
-            Ok(Raw::LParen) => Tok::LParen,
-            Ok(Raw::RParen) => Tok::RParen,
-            Ok(Raw::LBracket) => Tok::LBracket,
-            Ok(Raw::RBracket) => Tok::RBracket,
+            Ok(Raw::LParen | Raw::LBracket) if self.open_brackets >= MAX_NESTING => {
+                return self.error(
+                    format!("brackets nested too deeply (more than {MAX_NESTING} levels)"),
+                    start,
+                    end,
+                );
+            }
+            Ok(Raw::LParen) => {
+                self.open_brackets += 1;
+                Tok::LParen
+            }
+            Ok(Raw::LBracket) => {
+                self.open_brackets += 1;
+                Tok::LBracket
+            }
+            Ok(Raw::RParen) => {
+                self.open_brackets = self.open_brackets.saturating_sub(1);
+                Tok::RParen
+            }
+            Ok(Raw::RBracket) => {
+                self.open_brackets = self.open_brackets.saturating_sub(1);
+                Tok::RBracket
+            }
             Ok(Raw::Period) => Tok::Period,
             Ok(Raw::Caret) => Tok::Caret,
 

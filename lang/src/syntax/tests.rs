@@ -361,8 +361,12 @@ fn comments_anywhere() {
 /// Deep nesting must not overflow the stack: the parser is LR with a heap stack. Run on a
 /// thread with a small stack so the test proves it rather than relying on a big default.
 fn on_small_stack<F: FnOnce() + Send + 'static>(f: F) {
+    on_stack(1 << 20, f)
+}
+
+fn on_stack<F: FnOnce() + Send + 'static>(bytes: usize, f: F) {
     std::thread::Builder::new()
-        .stack_size(1 << 20)
+        .stack_size(bytes)
         .spawn(f)
         .unwrap()
         .join()
@@ -420,6 +424,86 @@ fn deeply_nested_sends_in_parentheses() {
             " + 1)".repeat(depth)
         );
         assert!(parse_class(&source).is_ok());
+    });
+}
+
+/// Beyond `MAX_NESTING` levels the parser stops with a syntax error at the node that crossed
+/// the limit, before a deeper tree exists: everything after the parser (lowering, engines,
+/// printing, dropping) recurses over the tree. A million levels of every shape that nests,
+/// on a small stack.
+#[test]
+fn nesting_beyond_the_limit_is_a_syntax_error() {
+    // A tree at the limit takes a few MiB of stack to drop (the parser drops what it built
+    // when it stops); a tree as deep as the input would take hundreds.
+    on_stack(4 << 20, || {
+        let n = 1_000_000;
+        let cases: Vec<(String, &str, &str)> = vec![
+            ("1 + ".repeat(n) + "1", "expression nested too deeply", "+"),
+            (
+                "1".to_string() + &" abs".repeat(n),
+                "expression nested too deeply",
+                "abs",
+            ),
+            (
+                "x := (".repeat(n) + "1" + &")".repeat(n),
+                "brackets nested too deeply",
+                "(",
+            ),
+            (
+                "[".repeat(n) + &"]".repeat(n),
+                "brackets nested too deeply",
+                "[",
+            ),
+            (
+                "#".to_string() + &"(".repeat(n),
+                "brackets nested too deeply",
+                "(",
+            ),
+            (
+                "^ ".to_string() + &"#(".repeat(n),
+                "brackets nested too deeply",
+                "#(",
+            ),
+            // Within the bracket limit, but each block adds two levels (block, send).
+            (
+                "[:a | a value: ".repeat(6000) + "1" + &"]".repeat(6000),
+                "expression nested too deeply",
+                "[",
+            ),
+        ];
+        for (body, message, at) in cases {
+            let source = format!("A = ( m = ( {body} ) )");
+            let Err(e) = parse_class(&source) else {
+                panic!("{message}: accepted");
+            };
+            assert!(e.message.contains(message), "{}", e.message);
+            assert!(e.message.contains("10000"), "{}", e.message);
+            let found = &source[e.span.start as usize..e.span.end as usize];
+            assert!(found.starts_with(at), "{found:?} for {message}");
+            assert!(e.render("A.som", &source).contains("A.som:1:"));
+        }
+    });
+}
+
+/// The limit is exact: a chain of 10 000 levels parses, one more does not, and the error
+/// points at the send that added the level.
+#[test]
+fn nesting_up_to_the_limit_is_accepted() {
+    on_stack(4 << 20, || {
+        let at_limit = "1".to_string() + &" + 1".repeat(MAX_NESTING as usize - 1);
+        let source = format!("A = ( m = ( {at_limit} ) )");
+        let class = parse_class(&source).expect("10 000 levels are allowed");
+        let MethodBody::Code(body) = &class.instance_methods[0].body else {
+            panic!()
+        };
+        assert_eq!(body.statements[0].depth, MAX_NESTING);
+
+        let source = format!("A = ( m = ( {at_limit} + 1 ) )");
+        let Err(e) = parse_class(&source) else {
+            panic!("one level too many was accepted");
+        };
+        let last_plus = source.rfind('+').unwrap() as u32;
+        assert_eq!((e.span.start, e.span.end), (last_plus, last_plus + 1));
     });
 }
 

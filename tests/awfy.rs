@@ -1,0 +1,76 @@
+//! Every Are We Fast Yet benchmark verifies its result on every engine at its smallest
+//! verifying inner value (correctness only: no timing is asserted).
+
+mod common;
+
+use common::som;
+
+const AWFY: &str = "measurements/benchmarks/awfy";
+const ENGINES: &[&str] = &["ast", "bc"];
+
+fn verifies(benchmark: &str, inner: u32) {
+    let dir = format!("{AWFY}/{benchmark}");
+    let classpath = if std::path::Path::new(&common::repo().join(&dir)).is_dir() {
+        format!("{AWFY}/Core:{dir}")
+    } else {
+        format!("{AWFY}/Core:{AWFY}")
+    };
+    let harness = format!("{AWFY}/Core/Harness.som");
+    let inner = inner.to_string();
+    for engine in ENGINES {
+        let run = som(&[
+            "--engine", engine, "-cp", &classpath, &harness, benchmark, "1", &inner,
+        ]);
+        let average = format!("{benchmark}: iterations=1 average: ");
+        assert!(
+            run.status == 0
+                && run.stdout.contains(&average)
+                && run.stdout.contains("Total Runtime: "),
+            "{benchmark} {inner} on {engine}: status {}\n{}\n{}",
+            run.status,
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+macro_rules! benchmarks {
+    ($($test:ident: $name:literal $inner:literal,)*) => {$(
+        #[test]
+        fn $test() {
+            verifies($name, $inner);
+        }
+    )*};
+}
+
+benchmarks! {
+    bounce: "Bounce" 1,
+    list: "List" 1,
+    mandelbrot: "Mandelbrot" 1,
+    nbody: "NBody" 1,
+    permute: "Permute" 1,
+    queens: "Queens" 1,
+    sieve: "Sieve" 1,
+    storage: "Storage" 1,
+    towers: "Towers" 1,
+    cd: "CD" 2,
+    deltablue: "DeltaBlue" 2,
+    havlak: "Havlak" 1,
+    json: "Json" 1,
+    richards: "Richards" 1,
+}
+
+#[test]
+fn a_wrong_result_fails_the_run() {
+    // Mandelbrot verifies only the inner values SOM.md lists: 2 has no expected result.
+    let run = som(&[
+        "-cp",
+        &format!("{AWFY}/Core:{AWFY}"),
+        &format!("{AWFY}/Core/Harness.som"),
+        "Mandelbrot",
+        "1",
+        "2",
+    ]);
+    assert_eq!(run.status, 1, "{}", run.stdout);
+    assert!(!run.stdout.contains("Total Runtime"), "{}", run.stdout);
+}
