@@ -67,26 +67,40 @@ struct Cli {
     args: Vec<String>,
 }
 
-/// SOM's single-dash `-cp` spelling, accepted before clap sees the arguments.
-fn normalize_args() -> Vec<String> {
+/// SOM's single-dash `-cp` spelling, accepted before clap sees the arguments, and a `--`
+/// before the program file so that every argument after it goes to the program.
+/// An argument that is not valid Unicode is an error (SOM strings are Unicode).
+fn normalize_args() -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut seen_file = false;
-    for (i, a) in std::env::args().enumerate() {
-        if i > 0 && !seen_file && a == "-cp" {
-            out.push("--classpath".to_string());
-            continue;
-        }
-        if i > 0
-            && !a.starts_with('-')
-            && out
-                .last()
-                .is_some_and(|p: &String| p != "--classpath" && p != "--engine")
-        {
-            seen_file = true;
+    for (i, a) in std::env::args_os().enumerate() {
+        let a = a.into_string().map_err(|bad| {
+            format!(
+                "argument {i} ({}) is not valid UTF-8",
+                bad.to_string_lossy()
+            )
+        })?;
+        if i > 0 && !seen_file {
+            if a == "-cp" {
+                out.push("--classpath".to_string());
+                continue;
+            }
+            if a == "--" {
+                seen_file = true;
+            } else if !a.starts_with('-')
+                && out
+                    .last()
+                    .is_some_and(|p: &String| p != "--classpath" && p != "--engine")
+            {
+                seen_file = true;
+                // The file and everything after it are positional: the program's arguments
+                // may look like options (`som Prog.som -d --engine x`).
+                out.push("--".to_string());
+            }
         }
         out.push(a);
     }
-    out
+    Ok(out)
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -95,7 +109,11 @@ fn fail(message: &str) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse_from(normalize_args()) {
+    let args = match normalize_args() {
+        Ok(args) => args,
+        Err(message) => return fail(&message),
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };

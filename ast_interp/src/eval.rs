@@ -252,7 +252,10 @@ impl AstEngine {
         let class = self.u.class_of(receiver);
         self.u.set_line(s.line);
         match s.cache.lookup(&mut self.u, class, s.selector) {
-            Some(m) => dispatch::invoke(self, m, nargs),
+            Some(m) => match dispatch::run_trivial(&mut self.u, m, nargs) {
+                Some(v) => Ok(v),
+                None => dispatch::invoke(self, m, nargs),
+            },
             None => dispatch::does_not_understand(self, s.selector, nargs),
         }
     }
@@ -275,7 +278,10 @@ impl AstEngine {
             }
         };
         match method {
-            Some(m) => dispatch::invoke(self, m, nargs),
+            Some(m) => match dispatch::run_trivial(&mut self.u, m, nargs) {
+                Some(v) => Ok(v),
+                None => dispatch::invoke(self, m, nargs),
+            },
             None => dispatch::does_not_understand(self, s.selector, nargs),
         }
     }

@@ -81,7 +81,7 @@ impl Engine for AstEngine {
         let code = eval::code_of(self, method);
         debug_assert_eq!(code.params, nargs);
         self.u.safepoint();
-        let id = match self.u.push_frame(method, code.line) {
+        let id = match self.u.push_frame(method, code.line, base) {
             Ok(id) => id,
             Err(e) => {
                 self.u.stack.truncate(base);

@@ -14,23 +14,21 @@ use lang::runtime::dispatch::{self, MAX_PRIMITIVE_ARGS};
 use lang::runtime::engine::{Result, Unwind};
 use lang::runtime::method::{Method, MethodBody};
 use lang::runtime::object;
+use lang::runtime::universe::NO_PC;
 use lang::runtime::value::Value;
 
 use crate::bytecode::Op;
 use crate::method::BcMethod;
 use crate::BcEngine;
 
-/// An activation of the bytecode engine.
-#[derive(Clone, Copy)]
-pub(crate) struct BcFrame {
-    pub code: &'static BcMethod,
-    /// Where to continue when a callee returns.
-    pub pc: usize,
-    /// Index of slot 0 (receiver or block) in the value stack.
-    pub fp: usize,
-    /// The activation id (also in the universe's frame records).
-    pub id: u64,
-}
+/// Where execution continues in a caller: after the send at the recorded pc. Every
+/// instruction that can push an activation is a send-like one of this length.
+const RESUME_AFTER_SEND: usize = Op::Send.length();
+const _: () = assert!(
+    Op::SuperSend.length() == RESUME_AFTER_SEND
+        && Op::Add.length() == RESUME_AFTER_SEND
+        && Op::Equal.length() == RESUME_AFTER_SEND
+);
 
 #[inline(always)]
 fn u8_at(code: &[u8], pc: usize) -> usize {
@@ -84,21 +82,12 @@ impl BcEngine {
             }
         };
         self.u.safepoint();
-        let id = match self.u.push_frame(method, code.line) {
-            Ok(id) => id,
-            Err(e) => {
-                self.u.stack.truncate(fp);
-                return Err(e);
-            }
-        };
+        if let Err(e) = self.u.push_frame(method, code.line, fp) {
+            self.u.stack.truncate(fp);
+            return Err(e);
+        }
         let nil = self.u.nil;
         self.u.stack.resize(fp + code.frame_slots, nil);
-        self.frames.push(BcFrame {
-            code,
-            pc: 0,
-            fp,
-            id,
-        });
         if code.is_block {
             let block = self.u.stack[fp];
             self.u.stack[fp + code.self_slot] = object::value_at(block, object::BLOCK_RECEIVER);
@@ -123,25 +112,25 @@ impl BcEngine {
 
     /// Pops the current activation; its value stack ends at its frame pointer.
     fn leave(&mut self) {
-        let f = self.frames.pop().expect("a frame to leave");
+        let base = self.u.frames.last().expect("a frame to leave").base;
         self.u.pop_frame();
-        self.u.stack.truncate(f.fp);
+        self.u.stack.truncate(base);
     }
 
     /// Runs `method` to completion: the entry point for sends from the runtime.
     pub(crate) fn execute(&mut self, method: &'static Method, nargs: usize) -> Result<Value> {
-        let entry = self.frames.len();
+        let entry = self.u.frames.len();
         let base = self.u.stack.len() - nargs - 1;
         self.enter(method, nargs)?;
         loop {
             match self.run(entry) {
                 Ok(v) => return Ok(v),
                 Err(Unwind::NonLocalReturn { home, value }) => {
-                    match self.frames[entry..].iter().rposition(|f| f.id == home) {
+                    match self.u.frames[entry..].iter().rposition(|f| f.id == home) {
                         Some(i) => {
                             // The home activation returns `value` to its caller.
                             let home_index = entry + i;
-                            while self.frames.len() > home_index {
+                            while self.u.frames.len() > home_index {
                                 self.leave();
                             }
                             if home_index == entry {
@@ -164,8 +153,7 @@ impl BcEngine {
     }
 
     fn unwind_to(&mut self, entry: usize, base: usize) {
-        while self.frames.len() > entry {
-            self.frames.pop();
+        while self.u.frames.len() > entry {
             self.u.pop_frame();
         }
         self.u.stack.truncate(base);
@@ -179,26 +167,31 @@ impl BcEngine {
 
     /// The dispatch loop. Runs until the activation at depth `entry` returns.
     fn run(&mut self, entry: usize) -> Result<Value> {
-        let mut frame = *self.frames.last().expect("a frame to run");
-        let mut code: &'static BcMethod = frame.code;
-        let mut bytes: &'static [u8] = &code.code;
-        let mut fp = frame.fp;
-        let mut pc = frame.pc;
+        let mut code: &'static BcMethod;
+        let mut bytes: &'static [u8];
+        let mut fp: usize;
+        let mut pc: usize;
+        // Loads the state of the activation on top: a new one starts at 0, a caller
+        // continues after the send it recorded.
         macro_rules! reload {
             () => {{
-                frame = *self.frames.last().unwrap();
-                code = frame.code;
+                let f = *self.u.frames.last().expect("a frame to run");
+                code = self.compiled[f.method.engine_index.get() as usize - 1];
                 bytes = &code.code;
-                fp = frame.fp;
-                pc = frame.pc;
+                fp = f.base;
+                pc = if f.pc == NO_PC {
+                    0
+                } else {
+                    f.pc as usize + RESUME_AFTER_SEND
+                };
             }};
         }
         macro_rules! save_pc {
             ($at:expr) => {{
-                self.frames.last_mut().unwrap().pc = pc;
                 self.u.set_pc($at as u32);
             }};
         }
+        reload!();
         loop {
             let at = pc;
             let op = Op::from_byte(bytes[pc]).expect("verified code");
@@ -306,7 +299,7 @@ impl BcEngine {
                         object::value_at(self.u.stack[fp], object::BLOCK_HOME).small_int_unchecked()
                             as u64
                     } else {
-                        frame.id
+                        self.u.frames.last().expect("a running frame").id
                     };
                     let block = self.u.new_block(method, outer, receiver, home)?;
                     self.u.stack.push(block);
@@ -395,7 +388,7 @@ impl BcEngine {
                 Op::Return => {
                     let v = self.u.stack.pop().unwrap();
                     self.leave();
-                    if self.frames.len() == entry {
+                    if self.u.frames.len() == entry {
                         return Ok(v);
                     }
                     self.u.stack.push(v);
@@ -407,7 +400,6 @@ impl BcEngine {
                     let home =
                         object::value_at(block, object::BLOCK_HOME).small_int_unchecked() as u64;
                     if self.u.frame_alive(home) {
-                        self.frames.last_mut().unwrap().pc = pc;
                         return Err(Unwind::NonLocalReturn { home, value: v });
                     }
                     // The home method has returned: its receiver is told, and the block
@@ -419,7 +411,7 @@ impl BcEngine {
                     let sel = self.u.symbols.escaped_block;
                     let answer = dispatch::send(self, sel, 1)?;
                     self.leave();
-                    if self.frames.len() == entry {
+                    if self.u.frames.len() == entry {
                         return Ok(answer);
                     }
                     self.u.stack.push(answer);
@@ -526,6 +518,10 @@ impl BcEngine {
     /// already on the stack (primitives).
     #[inline]
     fn call(&mut self, m: &'static Method, nargs: usize) -> Result<bool> {
+        if let Some(v) = dispatch::run_trivial(&mut self.u, m, nargs) {
+            self.u.stack.push(v);
+            return Ok(false);
+        }
         match &m.body {
             MethodBody::Code(_) => {
                 self.enter(m, nargs)?;

@@ -20,7 +20,6 @@ use lang::runtime::value::Value;
 
 pub struct BcEngine {
     pub u: Universe,
-    frames: Vec<interp::BcFrame>,
     /// Compiled methods, by `Method::engine_index - 1`.
     compiled: Vec<&'static method::BcMethod>,
     /// By primitive index: whether it is a block evaluation (`value`, `value:`,
@@ -53,7 +52,6 @@ impl BcEngine {
         let greater_or_equal = u.intern(">=");
         BcEngine {
             u,
-            frames: Vec::new(),
             compiled: Vec::new(),
             block_primitives,
             plus,

@@ -74,7 +74,8 @@ fn check_operands(m: &BcMethod, starts: &[bool]) -> Result<(), String> {
                     // checkable here, outer contexts belong to enclosing methods.
                     _ => v >= 1 && (values[0] != 0 || m.context_size == 0 || v < m.context_size),
                 },
-                Operand::Level => true,
+                // A method's only context is its own; a block may reach enclosing ones.
+                Operand::Level => m.is_block || (m.context_size > 0 && v == 0),
                 Operand::Forward | Operand::Backward => {
                     matches!(jump_target(pc, op, v, *kind), Some(t) if t < m.code.len() && starts[t])
                 }
@@ -86,9 +87,21 @@ fn check_operands(m: &BcMethod, starts: &[bool]) -> Result<(), String> {
                 ));
             }
         }
+        // Direct field access reads slot 0 as an ordinary object: only in instance-side
+        // methods, where slot 0 is the receiver (blocks and class methods use *_field_of).
+        let class_side = m.method.holder.get().is_some_and(|h| h.is_metaclass);
+        if matches!(op, Op::PushField | Op::StoreField) && (m.is_block || class_side) {
+            return Err(format!(
+                "{pc}: {} outside an instance-side method",
+                op.mnemonic()
+            ));
+        }
         if op == Op::PushBlock {
             let lit = m.literals[values[0]];
-            if !(lit.is_ref() && object::kind(lit) == Kind::Method) {
+            let is_block_method = lit.is_ref()
+                && object::kind(lit) == Kind::Method
+                && lang::runtime::method::Method::from_value(lit).is_block();
+            if !is_block_method {
                 return Err(format!(
                     "{pc}: push_block of a literal that is not a block method"
                 ));

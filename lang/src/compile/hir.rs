@@ -113,6 +113,20 @@ pub struct ToDo {
     pub line: u32,
 }
 
+/// A method so simple that engines run it without an activation: it cannot fail, send,
+/// allocate or reach a safepoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trivial {
+    /// `foo = ( ^field )`
+    Field(u32),
+    /// `foo: x = ( field := x )` (answers self)
+    SetField(u32),
+    /// `foo = ( ^42 )`, `^nil`, `^#sym`, …
+    Constant(Value),
+    /// `foo = ( )` or `foo = ( ^self )`
+    Receiver,
+}
+
 /// The resolved code of a method or block.
 #[derive(Debug)]
 pub struct Code {
@@ -127,9 +141,33 @@ pub struct Code {
     pub is_block: bool,
     /// Source line of the method or block start.
     pub line: u32,
+    /// Set when the method is trivial (never for blocks).
+    pub trivial: Option<Trivial>,
 }
 
 impl Code {
+    /// Classifies a method body as trivial, given its parameter count and whether it has a
+    /// context (a method whose variables are captured is never trivial).
+    pub fn classify_trivial(&self) -> Option<Trivial> {
+        if self.is_block || self.context_size > 0 || self.locals > 0 {
+            return None;
+        }
+        match (&self.body, self.params) {
+            (Expr::ReadField(i), 0) => Some(Trivial::Field(*i)),
+            (Expr::Const(v), 0) => Some(Trivial::Constant(*v)),
+            (Expr::SelfRef, 0) => Some(Trivial::Receiver),
+            (Expr::Seq(items), 1) => match items.as_slice() {
+                [Expr::WriteField(i, value), Expr::SelfRef]
+                    if matches!(**value, Expr::Read(Var::Slot(1))) =>
+                {
+                    Some(Trivial::SetField(*i))
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Frame slots: the receiver (or the block), parameters, locals, and one for the context.
     pub fn frame_slots(&self) -> usize {
         1 + self.params as usize + self.locals as usize + usize::from(self.context_size > 0)

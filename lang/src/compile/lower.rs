@@ -268,7 +268,7 @@ impl<'u, 'a> Lowerer<'u, 'a> {
         }
         let act = self.activations.pop().unwrap();
         self.bindings.clear();
-        Ok(Code {
+        let mut code = Code {
             params: def.params.len() as u32,
             locals: act.next_slot - 1 - def.params.len() as u32,
             context_size: if act.has_context { act.next_context } else { 0 },
@@ -276,7 +276,14 @@ impl<'u, 'a> Lowerer<'u, 'a> {
             body: seq(stmts),
             is_block: false,
             line: self.line(def.span),
-        })
+            trivial: None,
+        };
+        // Class-side methods read fields of a class object, not of an ordinary one: they are
+        // never treated as trivial, so the shortcut only ever touches ordinary objects.
+        if !self.scope.holder.is_metaclass {
+            code.trivial = code.classify_trivial();
+        }
+        Ok(code)
     }
 
     fn block(&mut self, b: &ast::Block) -> Result<Expr, SyntaxError> {
@@ -302,6 +309,7 @@ impl<'u, 'a> Lowerer<'u, 'a> {
             body: seq(stmts),
             is_block: true,
             line: self.line(b.span),
+            trivial: None,
         };
         // A block's signature is its home method's selector, for backtraces.
         let signature = self.current_selector;

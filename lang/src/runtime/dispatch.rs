@@ -6,6 +6,7 @@
 
 use std::cell::Cell;
 
+use crate::compile::hir::Trivial;
 use crate::gc::Kind;
 use crate::runtime::class::Class;
 use crate::runtime::engine::{Engine, Result};
@@ -234,4 +235,30 @@ pub fn arithmetic_shortcuts(u: &mut Universe, selector: &str) -> (bool, bool) {
         is_primitive(integer),
         is_primitive(double) && selector != "=",
     )
+}
+
+/// Runs a trivial method (`hir::Trivial`: a getter, a setter, a constant or `self`) without
+/// an activation, on the receiver and `nargs` arguments on top of the stack (consumed).
+/// `None`: the method is not trivial, the stack is untouched. Trivial methods cannot fail,
+/// send or reach a safepoint, so skipping the activation is not observable.
+#[inline(always)]
+pub fn run_trivial(u: &mut Universe, m: &Method, nargs: usize) -> Option<Value> {
+    let MethodBody::Code(code) = &m.body else {
+        return None;
+    };
+    let trivial = code.trivial?;
+    let base = u.stack.len() - nargs - 1;
+    let receiver = u.stack[base];
+    let answer = match trivial {
+        Trivial::Field(i) => object::value_at(receiver, i as usize),
+        Trivial::SetField(i) => {
+            let v = u.stack[base + 1];
+            u.store(receiver, i as usize, v);
+            receiver
+        }
+        Trivial::Constant(v) => v,
+        Trivial::Receiver => receiver,
+    };
+    u.stack.truncate(base);
+    Some(answer)
 }

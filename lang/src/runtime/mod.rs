@@ -9,5 +9,6 @@ pub mod loader;
 pub mod method;
 pub mod object;
 pub mod program;
+pub mod stack;
 pub mod universe;
 pub mod value;

@@ -83,6 +83,8 @@ pub struct Frame {
     pub pc: u32,
     /// Unique per activation: non-local returns find their home by it.
     pub id: u64,
+    /// Where the activation's slots start on the value stack (slot 0: receiver or block).
+    pub base: usize,
 }
 
 pub const NO_PC: u32 = u32::MAX;
@@ -109,7 +111,7 @@ pub struct Universe {
     /// Directories searched for class files, in order; the embedded library comes after.
     pub classpath: Vec<std::path::PathBuf>,
     /// The value stack: arguments, locals and temporaries of every activation. A root.
-    pub stack: Vec<Value>,
+    pub stack: crate::runtime::stack::ValueStack,
     pub frames: Vec<Frame>,
     next_frame_id: u64,
     lookup_cache: Vec<Option<(&'static Class, Value, &'static Method)>>,
@@ -235,7 +237,7 @@ impl Universe {
             false_,
             system,
             classpath,
-            stack: Vec::with_capacity(1 << 16),
+            stack: crate::runtime::stack::ValueStack::with_capacity(1 << 16),
             frames: Vec::with_capacity(1 << 12),
             next_frame_id: 1,
             lookup_cache: vec![None; LOOKUP_CACHE_SIZE],
@@ -600,7 +602,12 @@ impl Universe {
     /// Records a new activation of `method`, starting at source line `line`; fails with the
     /// "stack exhausted" error beyond `MAX_ACTIVATIONS`.
     #[inline(always)]
-    pub fn push_frame(&mut self, method: &'static Method, line: u32) -> Result<u64, Unwind> {
+    pub fn push_frame(
+        &mut self,
+        method: &'static Method,
+        line: u32,
+        base: usize,
+    ) -> Result<u64, Unwind> {
         if self.frames.len() >= MAX_ACTIVATIONS {
             return Err(self.stack_exhausted());
         }
@@ -611,6 +618,7 @@ impl Universe {
             line,
             pc: NO_PC,
             id,
+            base,
         });
         Ok(id)
     }
@@ -719,7 +727,7 @@ impl Universe {
             ..
         } = self;
         let mut ev = heap.begin_minor();
-        for v in stack.iter_mut() {
+        for v in stack.live_mut().iter_mut() {
             ev.visit(v);
         }
         for cell in globals.values() {
@@ -735,7 +743,7 @@ impl Universe {
         ev.finish();
         if full || heap.wants_major() {
             let mut mk = heap.begin_major();
-            for v in stack.iter_mut() {
+            for v in stack.live_mut().iter_mut() {
                 mk.visit(v);
             }
             for cell in globals.values() {
