@@ -5,6 +5,7 @@
 //! and an exit status, and the thread the engines run on. Must never: implement language
 //! behaviour — that is `lang` and the engines.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -54,6 +55,11 @@ struct Cli {
     #[arg(long)]
     gc_stats: bool,
 
+    /// Write execution counts per bytecode and bytecode pair (CSV) to FILE at exit
+    /// (`--engine bc`; needs a build with `--features dispatch-counts`).
+    #[arg(long, value_name = "FILE")]
+    count_dispatch: Option<PathBuf>,
+
     /// Print the program class's methods as the engine sees them — parse trees for `ast`,
     /// bytecode for `bc` — then run it.
     #[arg(short = 'd', long = "dump")]
@@ -71,6 +77,7 @@ struct Cli {
 /// before the program file so that every argument after it goes to the program.
 /// An argument that is not valid Unicode is an error (SOM strings are Unicode).
 fn normalize_args() -> Result<Vec<String>, String> {
+    let takes_value = options_with_values();
     let mut out = Vec::new();
     let mut seen_file = false;
     for (i, a) in std::env::args_os().enumerate() {
@@ -90,7 +97,7 @@ fn normalize_args() -> Result<Vec<String>, String> {
             } else if !a.starts_with('-')
                 && out
                     .last()
-                    .is_some_and(|p: &String| p != "--classpath" && p != "--engine")
+                    .is_some_and(|p: &String| !takes_value.contains(p))
             {
                 seen_file = true;
                 // The file and everything after it are positional: the program's arguments
@@ -103,9 +110,36 @@ fn normalize_args() -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// The `--long` spellings of the options that take a value, from clap's definition.
+fn options_with_values() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command()
+        .get_arguments()
+        .filter(|a| !a.is_positional() && a.get_action().takes_values())
+        .flat_map(|a| {
+            let longs = a
+                .get_long()
+                .into_iter()
+                .chain(a.get_visible_aliases().unwrap_or_default());
+            longs.map(|l| format!("--{l}")).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 fn fail(message: &str) -> ExitCode {
-    eprintln!("som: {message}");
+    to_stderr(&format!("som: {message}\n"));
     ExitCode::from(1)
+}
+
+/// Writes to stderr or stdout, ignoring failure: a closed or broken pipe (`som P.som 2>&1 |
+/// head -1`) must not become a panic, which `eprint!` and `print!` would make it.
+fn to_stderr(s: &str) {
+    let _ = std::io::stderr().write_all(s.as_bytes());
+}
+
+fn to_stdout(s: &str) {
+    let mut out = std::io::stdout();
+    let _ = out.write_all(s.as_bytes()).and_then(|()| out.flush());
 }
 
 fn main() -> ExitCode {
@@ -153,19 +187,26 @@ fn main() -> ExitCode {
         stress: cli.gc_stress,
         ..GcConfig::default()
     };
-    let gc_stats = cli.gc_stats;
+    if cli.count_dispatch.is_some() && !cfg!(feature = "dispatch-counts") {
+        return fail("--count-dispatch needs a som built with `cargo build --release --features dispatch-counts`");
+    }
     let engine = cli.engine;
     let dump_file = cli.dump.then(|| cli.file.clone());
+    let options = RunOptions {
+        engine,
+        classpath,
+        gc,
+        gc_stats: cli.gc_stats,
+        disassemble: cli.dump && matches!(engine, EngineKind::Bc),
+        count_dispatch: cli.count_dispatch.clone(),
+    };
     // Parsing and running recurse over deeply nested code: both happen on a large stack.
     let runner = std::thread::Builder::new()
         .name("som-engine".into())
         .stack_size(ENGINE_THREAD_STACK)
-        .spawn(move || match engine {
-            EngineKind::Ast => match dump_file.map(|f| dump(&f)) {
-                Some(Err(())) => 1,
-                _ => run(engine, classpath, gc, gc_stats, false, &args),
-            },
-            EngineKind::Bc => run(engine, classpath, gc, gc_stats, dump_file.is_some(), &args),
+        .spawn(move || match (engine, dump_file.map(|f| dump(&f))) {
+            (EngineKind::Ast, Some(Err(()))) => 1,
+            _ => run(options, &args),
         });
     match runner.map(|t| t.join()) {
         Ok(Ok(code)) => ExitCode::from(code),
@@ -174,14 +215,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(
+/// What the engine thread needs to run a program.
+struct RunOptions {
     engine: EngineKind,
     classpath: Vec<PathBuf>,
     gc: GcConfig,
     gc_stats: bool,
+    /// Print the bytecode of the program's class first (`-d` with `--engine bc`).
     disassemble: bool,
-    args: &[String],
-) -> u8 {
+    count_dispatch: Option<PathBuf>,
+}
+
+fn run(options: RunOptions, args: &[String]) -> u8 {
+    let RunOptions {
+        engine,
+        classpath,
+        gc,
+        gc_stats,
+        disassemble,
+        count_dispatch,
+    } = options;
+    let _ = &count_dispatch; // used only with the dispatch-counts feature
     let u = Universe::new(classpath, gc, Options { gc_stats });
     let (outcome, mut u) = match engine {
         EngineKind::Ast => {
@@ -196,6 +250,12 @@ fn run(
                 false => Ok(()),
             }
             .and_then(|()| lang::runtime::program::run(&mut e, args));
+            #[cfg(feature = "dispatch-counts")]
+            if let Some(path) = &count_dispatch {
+                if let Err(err) = std::fs::write(path, e.counts.report()) {
+                    eprintln!("som: cannot write {}: {err}", path.display());
+                }
+            }
             (outcome, e.u)
         }
     };
@@ -204,16 +264,16 @@ fn run(
         Ok(_) => 0,
         Err(Unwind::Exit(n)) => (n & 0xff) as u8,
         Err(Unwind::Error(e)) => {
-            eprint!("{}", e.report());
+            to_stderr(&e.report());
             1
         }
         Err(Unwind::NonLocalReturn { .. }) => {
-            eprintln!("Error: a non-local return reached the top level");
+            to_stderr("Error: a non-local return reached the top level\n");
             1
         }
     };
     if gc_stats {
-        eprint!("{}", u.heap.stats.report(u.heap.old_bytes()));
+        to_stderr(&u.heap.stats.report(u.heap.old_bytes()));
     }
     code
 }
@@ -243,11 +303,11 @@ fn dump(file: &Path) -> Result<(), ()> {
     })?;
     match lang::syntax::parse_class(&source) {
         Ok(class) => {
-            print!("{}", lang::syntax::printer::dump(&class));
+            to_stdout(&lang::syntax::printer::dump(&class));
             Ok(())
         }
         Err(e) => {
-            eprint!("{}", e.render(&file.display().to_string(), &source));
+            to_stderr(&e.render(&file.display().to_string(), &source));
             Err(())
         }
     }

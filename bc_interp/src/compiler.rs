@@ -313,12 +313,11 @@ impl Compiler<'_> {
                 self.adjust(0, 1);
             }
             Expr::Seq(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    self.expr(item);
-                    if i + 1 < items.len() {
-                        self.emit(Op::Pop, &[]);
-                    }
+                let (last, rest) = items.split_last().expect("sequences are never empty");
+                for item in rest {
+                    self.effect(item);
                 }
+                self.expr(last);
             }
             Expr::If(i) => self.conditional(i),
             Expr::While {
@@ -327,22 +326,7 @@ impl Compiler<'_> {
                 while_true,
                 body,
             } => {
-                let top = self.code.len();
-                self.expr(cond);
-                self.line = *line;
-                let exit = self.test_jump(
-                    if *while_true {
-                        Op::JumpIfFalse
-                    } else {
-                        Op::JumpIfTrue
-                    },
-                    control::while_selector(*while_true),
-                );
-                self.expr(body);
-                self.emit(Op::Pop, &[]);
-                self.line = *line;
-                self.jump_back(Op::JumpBack, &[], top);
-                self.land(exit);
+                self.while_loop(cond, *line, *while_true, body);
                 self.emit(Op::PushNil, &[]);
             }
             Expr::ToDo(t) => self.to_do(t),
@@ -354,8 +338,7 @@ impl Compiler<'_> {
                 self.emit(Op::TimesInit, &[k]);
                 let top = self.code.len();
                 let exit = self.jump(Op::TimesTest, &[k]);
-                self.expr(body);
-                self.emit(Op::Pop, &[]);
+                self.effect(body);
                 self.jump_back(Op::JumpBack, &[], top);
                 self.land(exit);
                 self.release(k);
@@ -383,6 +366,91 @@ impl Compiler<'_> {
                 self.emit(if *and { Op::PushFalse } else { Op::PushTrue }, &[]);
                 self.land(end);
             }
+        }
+    }
+
+    /// `[cond] whileTrue: [body]` leaving nothing on the stack.
+    fn while_loop(&mut self, cond: &Expr, line: u32, while_true: bool, body: &Expr) {
+        let top = self.code.len();
+        self.expr(cond);
+        self.line = line;
+        let test = if while_true {
+            Op::JumpIfFalse
+        } else {
+            Op::JumpIfTrue
+        };
+        let exit = self.test_jump(test, control::while_selector(while_true));
+        self.effect(body);
+        self.line = line;
+        self.jump_back(Op::JumpBack, &[], top);
+        self.land(exit);
+    }
+
+    /// Compiles `e` for its effect only: it leaves nothing on the stack. Statements whose
+    /// value is dropped avoid pushing a value just to pop it (assignments store and pop in
+    /// one instruction, conditionals and loops push no nil, pure reads vanish).
+    fn effect(&mut self, e: &Expr) {
+        match e {
+            Expr::Const(_) | Expr::SelfRef | Expr::Read(_) | Expr::ReadField(_) => {}
+            Expr::Write(v, value) => {
+                self.expr(value);
+                self.pop_into(*v);
+            }
+            Expr::Seq(items) => {
+                for item in items {
+                    self.effect(item);
+                }
+            }
+            Expr::If(i) if i.bind.is_none() => self.conditional_effect(i),
+            Expr::While {
+                cond,
+                line,
+                while_true,
+                body,
+            } => self.while_loop(cond, *line, *while_true, body),
+            Expr::AndOr {
+                left,
+                line,
+                right,
+                and,
+            } => {
+                self.expr(left);
+                self.line = *line;
+                let test = if *and {
+                    Op::JumpIfFalse
+                } else {
+                    Op::JumpIfTrue
+                };
+                let skip = self.test_jump(test, control::and_or_selector(*and));
+                self.effect(right);
+                self.land(skip);
+            }
+            _ => {
+                self.expr(e);
+                self.emit(Op::Pop, &[]);
+            }
+        }
+    }
+
+    /// A conditional whose value is not needed: no nil for a missing branch, no result.
+    fn conditional_effect(&mut self, i: &If) {
+        self.expr(&i.value);
+        self.line = i.line;
+        let skip = match i.test {
+            Test::IsTrue => self.test_jump(Op::JumpIfFalse, object::str(i.selector)),
+            Test::IsFalse => self.test_jump(Op::JumpIfTrue, object::str(i.selector)),
+            Test::IsNil => self.jump(Op::JumpIfNotNil, &[]),
+            Test::NotNil => self.jump(Op::JumpIfNil, &[]),
+        };
+        self.effect(&i.then);
+        match &i.otherwise {
+            Some(o) => {
+                let end = self.jump(Op::Jump, &[]);
+                self.land(skip);
+                self.effect(o);
+                self.land(end);
+            }
+            None => self.land(skip),
         }
     }
 
@@ -522,8 +590,7 @@ impl Compiler<'_> {
         let exit = self.jump(Op::ForTest, &[counter]);
         self.emit(Op::PushSlot, &[counter]);
         self.pop_into(t.var);
-        self.expr(&t.body);
-        self.emit(Op::Pop, &[]);
+        self.effect(&t.body);
         self.line = t.line;
         self.jump_back(Op::ForNext, &[counter], top);
         self.land(exit);

@@ -195,6 +195,8 @@ impl BcEngine {
         loop {
             let at = pc;
             let op = Op::from_byte(bytes[pc]).expect("verified code");
+            #[cfg(feature = "dispatch-counts")]
+            self.counts.record(op);
             pc += op.length();
             match op {
                 Op::PushSlot => {

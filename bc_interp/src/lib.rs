@@ -8,6 +8,8 @@
 
 pub mod bytecode;
 pub mod compiler;
+#[cfg(feature = "dispatch-counts")]
+pub mod counts;
 pub mod disasm;
 mod interp;
 pub mod method;
@@ -25,6 +27,8 @@ pub struct BcEngine {
     /// By primitive index: whether it is a block evaluation (`value`, `value:`,
     /// `value:with:`), which the interpreter runs as a new activation, without recursion.
     block_primitives: Vec<bool>,
+    #[cfg(feature = "dispatch-counts")]
+    pub counts: counts::DispatchCounts,
     plus: Value,
     less_or_equal: Value,
     greater_or_equal: Value,
@@ -53,6 +57,8 @@ impl BcEngine {
         BcEngine {
             u,
             compiled: Vec::new(),
+            #[cfg(feature = "dispatch-counts")]
+            counts: Default::default(),
             block_primitives,
             plus,
             less_or_equal,

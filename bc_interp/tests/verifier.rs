@@ -404,19 +404,21 @@ fn merge_with_different_depths() {
     // `push_const 1` (3 bytes) by `push_slot 0; dup` (3 bytes, one value more).
     let mut bc = compiled(&mut e, "Disasm", false, "choose:");
     bc.max_stack += 10;
-    let (pc, _) = nth(&bc, Op::PushConst, 2);
+    // Statement-position conditionals push no constants, so this is the first push_const.
+    let (pc, _) = nth(&bc, Op::PushConst, 0);
     let (end, _) = nth(&bc, Op::Return, 0);
     overwrite(&mut bc, pc, &[Op::PushSlot as u8, 0, Op::Dup as u8]);
     let err = rejected(&bc, &["paths arrive with stack depths"]);
     assert!(err.starts_with(&format!("{end}:")), "{err}");
 
-    // A loop whose body leaves a value on the stack: Disasm>>loops:, the first body's
-    // `pop` (1 byte) becomes `dup`: the back edge arrives deeper than the loop's entry.
+    // A loop whose body leaves values on the stack: Disasm>>loops:, the first body's
+    // `pop_slot 2` (2 bytes) becomes `push_nil; push_nil`: the back edge arrives deeper
+    // than the loop's entry.
     let mut bc = compiled(&mut e, "Disasm", false, "loops:");
     bc.max_stack += 10;
     let (jump, _) = first(&bc, Op::JumpBack);
-    assert_eq!(bc.code[jump - 1], Op::Pop as u8);
-    bc.code[jump - 1] = Op::Dup as u8;
+    assert_eq!(bc.code[jump - 2], Op::PopSlot as u8);
+    overwrite(&mut bc, jump - 2, &[Op::PushNil as u8, Op::PushNil as u8]);
     rejected(&bc, &["depth"]);
 }
 

@@ -1,0 +1,16 @@
+//! `measurements`: somlab's experiment runners and the derivation of their results.
+//!
+//! Owns: running the Are We Fast Yet suite on the `som` binary as child processes
+//! ([`awfy`]), the raw data those runs produce (CSV, one row per measured iteration —
+//! [`record`]), and everything derived from raw data ([`summary`]). Contract 6 of DESIGN.md:
+//! raw data is written first and is the source of truth; a summary is always re-derivable from
+//! the CSV alone. Must never: link an engine or `lang` — the runner measures the `som` binary
+//! exactly as a user runs it; report a failed process as a time.
+
+pub mod awfy;
+pub mod harness;
+pub mod machine;
+pub mod process;
+pub mod record;
+pub mod suite;
+pub mod summary;
