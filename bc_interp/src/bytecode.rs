@@ -16,8 +16,8 @@ pub enum StackEffect {
     Fixed { pops: u8, pushes: u8 },
     /// A send: pops the receiver and the site's arguments, pushes the result.
     Send,
-    /// Leaves the frame (nothing falls through).
-    Return,
+    /// Pops `pops` and leaves the frame (nothing falls through).
+    Return { pops: u8 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,8 +113,8 @@ bytecodes! {
     LessOrEqual = "less_or_equal" [Site] fixed(2, 1), "`<=` on numbers directly, else the site's send.";
     GreaterOrEqual = "greater_or_equal" [Site] fixed(2, 1), "`>=` on numbers directly, else the site's send.";
     Equal = "equal" [Site] fixed(2, 1), "`=` on small integers directly, else the site's send.";
-    Return = "return" [] StackEffect::Return, "Return the top of stack from this activation.";
-    ReturnNonLocal = "return_non_local" [] StackEffect::Return, "Return the top of stack from the block's home method.";
+    Return = "return" [] StackEffect::Return { pops: 1 }, "Return the top of stack from this activation.";
+    ReturnNonLocal = "return_non_local" [] StackEffect::Return { pops: 1 }, "Return the top of stack from the block's home method.";
     Jump = "jump" [Forward] fixed(0, 0), "Jump forward.";
     JumpBack = "jump_back" [Backward] fixed(0, 0), "Jump backward (a loop back-edge: a safepoint).";
     JumpIfTrue = "jump_if_true" [Forward] fixed(1, 0), "Pop a Boolean; jump if true (error if not a Boolean).";
@@ -125,6 +125,10 @@ bytecodes! {
     ForNext = "for_next" [Slot, Backward] fixed(0, 0), "Advance the to:do: counter by its step and jump back (a safepoint).";
     TimesInit = "times_init" [Slot] fixed(1, 0), "Pop the count of an inlined timesRepeat: into a slot (error if not an Integer).";
     TimesTest = "times_test" [Slot, Forward] fixed(0, 0), "Jump out when the timesRepeat: count is spent, else count down.";
+    // Super-instructions (see SUPERINSTRUCTIONS.md for what each one bought).
+    PopField = "pop_field" [Index] fixed(1, 0), "Super-instruction store_field + pop: pop into a field of the receiver.";
+    ReturnSlot = "return_slot" [Slot] StackEffect::Return { pops: 0 }, "Super-instruction push_slot + return: return a slot (`^self`, `^local`).";
+    IncrementSlot = "increment_slot" [Slot, Site] fixed(0, 0), "Super-instruction for `x := x + 1`: small integers directly, else the site's send of `+`.";
 }
 
 impl Op {

@@ -40,6 +40,10 @@ struct Compiler<'u> {
     class_side: bool,
     holder_super: Option<&'static lang::runtime::class::Class>,
     error: Option<String>,
+    /// The start of the last instruction emitted, for peephole fusion.
+    last: Option<usize>,
+    /// Positions that forward jumps land on: no instruction may be fused across them.
+    landings: Vec<usize>,
 }
 
 /// A forward jump waiting for its target.
@@ -80,9 +84,11 @@ pub fn compile(
         class_side: holder.is_some_and(|h| h.is_metaclass),
         holder_super: holder.and_then(|h| h.superclass.get()),
         error: None,
+        last: None,
+        landings: Vec::new(),
     };
     c.expr(&code.body);
-    c.emit(Op::Return, &[]);
+    c.emit_return();
     if let Some(e) = c.error {
         return Err(TooLarge(format!("{}: {e}", method.display_name())));
     }
@@ -152,6 +158,7 @@ impl Compiler<'_> {
     /// Emits an instruction and tracks the stack depth.
     fn emit(&mut self, op: Op, operands: &[usize]) -> usize {
         let at = self.code.len();
+        self.last = Some(at);
         self.byte(op as u8);
         for (value, kind) in operands.iter().zip(op.operands()) {
             self.operand(*value, kind.size());
@@ -162,7 +169,7 @@ impl Compiler<'_> {
                 let nargs = self.sites[operands[0]].nargs;
                 self.adjust(nargs + 1, 1);
             }
-            StackEffect::Return => self.adjust(1, 0),
+            StackEffect::Return { pops } => self.adjust(pops as usize, 0),
         }
         at
     }
@@ -185,6 +192,7 @@ impl Compiler<'_> {
         let op = Op::from_byte(self.code[at]).unwrap();
         let end = at + op.length();
         let distance = self.code.len() - end;
+        self.landings.push(self.code.len());
         if distance > u16::MAX as usize {
             self.error
                 .get_or_insert_with(|| "a method body is too long for 16-bit jumps".into());
@@ -303,7 +311,7 @@ impl Compiler<'_> {
             }
             Expr::Return(value) => {
                 self.expr(value);
-                self.emit(Op::Return, &[]);
+                self.emit_return();
                 self.adjust(0, 1); // for the code that follows (unreachable, but well-formed)
             }
             Expr::NonLocalReturn(value, line) => {
@@ -369,6 +377,47 @@ impl Compiler<'_> {
         }
     }
 
+    /// Returns the top of stack; `push_slot n` just before becomes `return_slot n` unless a
+    /// jump lands between the two.
+    fn emit_return(&mut self) {
+        let here = self.code.len();
+        match self.last {
+            Some(at) if self.code[at] == Op::PushSlot as u8 && !self.landings.contains(&here) => {
+                self.code[at] = Op::ReturnSlot as u8;
+                self.adjust(1, 0);
+            }
+            _ => {
+                self.emit(Op::Return, &[]);
+            }
+        }
+    }
+
+    /// `x := x + 1` on a frame slot, when `+` on small integers may be computed directly.
+    fn increment(&mut self, v: Var, value: &Expr) -> bool {
+        let (Var::Slot(slot), Expr::Send(s)) = (v, value) else {
+            return false;
+        };
+        let is_increment = matches!(&s.receiver, Some(Expr::Read(Var::Slot(r))) if *r == slot)
+            && object::str(s.selector) == "+"
+            && matches!(s.args.as_slice(), [Expr::Const(one)] if *one == Value::small_int(1));
+        if !is_increment || !arithmetic_shortcuts(self.u, "+").0 {
+            return false;
+        }
+        self.line = s.line;
+        self.sites.push(SendSite {
+            selector: s.selector,
+            nargs: 1,
+            cache: InlineCache::default(),
+            super_class: None,
+            super_method: Cell::new(None),
+            int_fast: true,
+            double_fast: false,
+        });
+        let site = self.sites.len() - 1;
+        self.emit(Op::IncrementSlot, &[slot as usize, site]);
+        true
+    }
+
     /// `[cond] whileTrue: [body]` leaving nothing on the stack.
     fn while_loop(&mut self, cond: &Expr, line: u32, while_true: bool, body: &Expr) {
         let top = self.code.len();
@@ -393,8 +442,14 @@ impl Compiler<'_> {
         match e {
             Expr::Const(_) | Expr::SelfRef | Expr::Read(_) | Expr::ReadField(_) => {}
             Expr::Write(v, value) => {
+                if !self.increment(*v, value) {
+                    self.expr(value);
+                    self.pop_into(*v);
+                }
+            }
+            Expr::WriteField(i, value) if self.fields_direct() => {
                 self.expr(value);
-                self.pop_into(*v);
+                self.emit(Op::PopField, &[*i as usize]);
             }
             Expr::Seq(items) => {
                 for item in items {

@@ -419,6 +419,39 @@ impl BcEngine {
                     self.u.stack.push(answer);
                     reload!();
                 }
+                Op::PopField => {
+                    let receiver = self.u.stack[fp];
+                    let v = self.u.stack.pop().unwrap();
+                    self.u.store(receiver, u8_at(bytes, at + 1), v);
+                }
+                Op::ReturnSlot => {
+                    let v = self.u.stack[fp + u8_at(bytes, at + 1)];
+                    self.leave();
+                    if self.u.frames.len() == entry {
+                        return Ok(v);
+                    }
+                    self.u.stack.push(v);
+                    reload!();
+                }
+                Op::IncrementSlot => {
+                    let slot = fp + u8_at(bytes, at + 1);
+                    let v = self.u.stack[slot];
+                    match v
+                        .small_add(Value::small_int(1))
+                        .filter(|_| v.is_small_int())
+                    {
+                        Some(n) => self.u.stack[slot] = n,
+                        None => {
+                            // Not a small integer, or overflow: the real send of `+`.
+                            let site = &code.sites[u16_at(bytes, at + 2)];
+                            save_pc!(at);
+                            self.u.stack.push(v);
+                            self.u.stack.push(Value::small_int(1));
+                            let n = dispatch::send(self, site.selector, 1)?;
+                            self.u.stack[slot] = n;
+                        }
+                    }
+                }
                 Op::Jump => pc += u16_at(bytes, at + 1),
                 Op::JumpBack => {
                     pc -= u16_at(bytes, at + 1);

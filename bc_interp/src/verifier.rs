@@ -67,9 +67,11 @@ fn check_operands(m: &BcMethod, starts: &[bool]) -> Result<(), String> {
                 Operand::Site => v < m.sites.len(),
                 Operand::Global => v < m.globals.len(),
                 Operand::Index => match op {
-                    Op::PushField | Op::StoreField | Op::PushFieldOf | Op::StoreFieldOf => {
-                        v < fields
-                    }
+                    Op::PushField
+                    | Op::StoreField
+                    | Op::PopField
+                    | Op::PushFieldOf
+                    | Op::StoreFieldOf => v < fields,
                     // A context's value 0 is its outer link; level 0 with an own context is
                     // checkable here, outer contexts belong to enclosing methods.
                     _ => v >= 1 && (values[0] != 0 || m.context_size == 0 || v < m.context_size),
@@ -90,7 +92,8 @@ fn check_operands(m: &BcMethod, starts: &[bool]) -> Result<(), String> {
         // Direct field access reads slot 0 as an ordinary object: only in instance-side
         // methods, where slot 0 is the receiver (blocks and class methods use *_field_of).
         let class_side = m.method.holder.get().is_some_and(|h| h.is_metaclass);
-        if matches!(op, Op::PushField | Op::StoreField) && (m.is_block || class_side) {
+        if matches!(op, Op::PushField | Op::StoreField | Op::PopField) && (m.is_block || class_side)
+        {
             return Err(format!(
                 "{pc}: {} outside an instance-side method",
                 op.mnemonic()
@@ -138,7 +141,7 @@ fn check_stack(m: &BcMethod, starts: &[bool]) -> Result<(), String> {
         let (pops, pushes) = match op.stack_effect() {
             StackEffect::Fixed { pops, pushes } => (pops as usize, pushes as usize),
             StackEffect::Send => (m.sites[values[0]].nargs + 1, 1),
-            StackEffect::Return => (1, 0),
+            StackEffect::Return { pops } => (pops as usize, 0),
         };
         if depth < pops {
             return Err(format!(
@@ -155,7 +158,7 @@ fn check_stack(m: &BcMethod, starts: &[bool]) -> Result<(), String> {
         }
         let next = pc + op.length();
         match op {
-            Op::Return | Op::ReturnNonLocal => {}
+            Op::Return | Op::ReturnNonLocal | Op::ReturnSlot => {}
             Op::Jump | Op::JumpBack => {
                 let kind = op.operands()[0];
                 work.push((jump_target(pc, op, values[0], kind).unwrap(), after));

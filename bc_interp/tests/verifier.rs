@@ -237,17 +237,22 @@ fn field_index_beyond_the_holders_fields() {
     set_operand(&mut bc, pc, 0, 2);
     rejected(&bc, &["push_field", "Index", "operand 2"]);
 
-    let mut bc = compiled(&mut e, "Disasm", false, "swap");
+    let mut bc = compiled(&mut e, "Disasm", false, "setX:");
     let (pc, _) = first(&bc, Op::StoreField);
     set_operand(&mut bc, pc, 0, 2);
     rejected(&bc, &["store_field", "Index", "operand 2"]);
 
+    let mut bc = compiled(&mut e, "Disasm", false, "swap");
+    let (pc, _) = first(&bc, Op::PopField);
+    set_operand(&mut bc, pc, 0, 2);
+    rejected(&bc, &["pop_field", "Index", "operand 2"]);
+
     // DisasmSub adds z: field 2 is its own, 3 does not exist.
     let mut bc = compiled(&mut e, "DisasmSub", false, "setAll");
-    let (pc, operands) = nth(&bc, Op::StoreField, 2);
+    let (pc, operands) = nth(&bc, Op::PopField, 2);
     assert_eq!(operands, [2]);
     set_operand(&mut bc, pc, 0, 3);
-    rejected(&bc, &["store_field", "operand 3"]);
+    rejected(&bc, &["pop_field", "operand 3"]);
 
     // In a block, through self: the holder's fields too.
     for op in [Op::PushFieldOf, Op::StoreFieldOf] {
@@ -363,17 +368,21 @@ fn jump_past_the_end() {
 #[test]
 fn path_that_falls_off_the_end() {
     let mut e = engine();
+    // Cut the final instruction (a `return_slot` here, two bytes).
     let mut bc = compiled(&mut e, "Disasm", false, "argsAndLocals:with:");
-    assert_eq!(bc.code.last(), Some(&(Op::Return as u8)));
-    bc.code.pop();
-    bc.lines.pop();
+    let (last, _) = first(&bc, Op::ReturnSlot);
+    assert_eq!(last + Op::ReturnSlot.length(), bc.code.len());
+    bc.code.truncate(last);
+    bc.lines.truncate(last);
     rejected(&bc, &["off the end"]);
 
-    // Only one branch falls off: Disasm>>max:with: without its last `return`, where the
-    // other path returns early.
+    // Only one branch falls off: Disasm>>max:with: whose last `return_slot 2` becomes
+    // `push_slot 2` (a jump lands on it), where the other path returns early.
     let mut bc = compiled(&mut e, "Disasm", false, "max:with:");
-    bc.code.pop();
-    bc.lines.pop();
+    bc.max_stack += 1;
+    let (last, _) = nth(&bc, Op::ReturnSlot, 1);
+    assert_eq!(last + Op::ReturnSlot.length(), bc.code.len());
+    bc.code[last] = Op::PushSlot as u8;
     rejected(&bc, &["off the end"]);
 }
 
@@ -412,13 +421,13 @@ fn merge_with_different_depths() {
     assert!(err.starts_with(&format!("{end}:")), "{err}");
 
     // A loop whose body leaves values on the stack: Disasm>>loops:, the first body's
-    // `pop_slot 2` (2 bytes) becomes `push_nil; push_nil`: the back edge arrives deeper
+    // `increment_slot` (4 bytes) becomes four `push_nil`: the back edge arrives deeper
     // than the loop's entry.
     let mut bc = compiled(&mut e, "Disasm", false, "loops:");
     bc.max_stack += 10;
     let (jump, _) = first(&bc, Op::JumpBack);
-    assert_eq!(bc.code[jump - 2], Op::PopSlot as u8);
-    overwrite(&mut bc, jump - 2, &[Op::PushNil as u8, Op::PushNil as u8]);
+    assert_eq!(bc.code[jump - 4], Op::IncrementSlot as u8);
+    overwrite(&mut bc, jump - 4, &[Op::PushNil as u8; 4]);
     rejected(&bc, &["depth"]);
 }
 
