@@ -81,10 +81,41 @@ fn help_describes_the_command_line() {
 
 #[test]
 fn dump_prints_the_parsed_methods_then_runs() {
-    let run = som(&["-d", "examples/Hello.som"]);
+    let run = som(&["--engine", "ast", "-d", "examples/Hello.som"]);
     assert_eq!(run.status, 0);
     assert_eq!(
         run.stdout,
         "class Hello\n  (method run (println 'Hello, World!'))\nHello, World!\n"
     );
+}
+
+#[test]
+fn dump_prints_the_bytecode_then_runs() {
+    let run = som(&["--engine", "bc", "-d", "examples/Hello.som"]);
+    assert_eq!(run.status, 0);
+    // `'Hello, World!' println`, then the method answers self (`^self` is `return_slot 0`).
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{}", run.stdout);
+    assert!(
+        lines[0].starts_with("Hello>>run — params 0"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines[1].contains("push_const") && lines[1].contains("'Hello, World!'"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines[2].contains("send") && lines[2].contains("#println"),
+        "{}",
+        run.stdout
+    );
+    assert!(lines[3].ends_with("pop"), "{}", run.stdout);
+    assert!(
+        lines[4].contains("return_slot") && lines[4].ends_with('0'),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lines[5], "Hello, World!");
 }

@@ -114,26 +114,14 @@ impl AstEngine {
                 }
                 Ok(v)
             }
-            Node::Global(g) => {
-                let cell = match g.cell.get() {
-                    Some(c) => c,
-                    None => {
-                        let c = self.u.global_cell(g.name);
-                        g.cell.set(Some(c));
-                        c
-                    }
-                };
-                let v = cell.get();
-                if v != Value::EMPTY {
-                    return Ok(v);
+            Node::Global(g) => match g.cache.read(&mut self.u) {
+                Some(v) => Ok(v),
+                None => {
+                    let receiver = self.receiver(fp, g.in_block);
+                    self.u.set_line(g.line);
+                    dispatch::unknown_global(self, receiver, g.cache.name)
                 }
-                let receiver = self.receiver(fp, g.in_block);
-                self.u.stack.push(receiver);
-                self.u.stack.push(g.name);
-                self.u.set_line(g.line);
-                let sel = self.u.symbols.unknown_global;
-                dispatch::send(self, sel, 1)
-            }
+            },
             Node::Send(s) => self.send(s, fp),
             Node::SuperSend(s) => self.super_send(s, fp),
             Node::Arith(a) => self.arith(a, fp),
@@ -269,14 +257,7 @@ impl AstEngine {
         }
         self.u.set_line(s.line);
         let nargs = s.args.len();
-        let method = match s.method.get() {
-            Some(m) => Some(m),
-            None => {
-                let m = s.lookup_class.and_then(|c| self.u.lookup(c, s.selector));
-                s.method.set(m);
-                m
-            }
-        };
+        let method = s.cache.lookup(&mut self.u, s.selector);
         match method {
             Some(m) => match dispatch::run_trivial(&mut self.u, m, nargs) {
                 Some(v) => Ok(v),

@@ -10,11 +10,9 @@
 //! node resumable at a child position: the values of the children already evaluated are on
 //! the stack (DESIGN.md contract 4).
 
-use std::cell::Cell;
-
 use lang::compile::hir::{self, Code, Expr, Test, Var};
 use lang::runtime::class::Class;
-use lang::runtime::dispatch::InlineCache;
+use lang::runtime::dispatch::{GlobalCache, InlineCache, SuperCache};
 use lang::runtime::method::Method;
 use lang::runtime::universe::Universe;
 use lang::runtime::value::Value;
@@ -103,9 +101,8 @@ pub enum Node {
 }
 
 pub struct GlobalNode {
-    pub name: Value,
+    pub cache: GlobalCache,
     pub line: u32,
-    pub cell: Cell<Option<&'static Cell<Value>>>,
     pub in_block: bool,
 }
 
@@ -119,12 +116,10 @@ pub struct SendNode {
 
 pub struct SuperSendNode {
     pub selector: Value,
-    /// Where lookup starts: the superclass of the lexically enclosing method's holder.
-    pub lookup_class: Option<&'static Class>,
+    pub cache: SuperCache,
     pub args: Box<[Node]>,
     pub line: u32,
     pub in_block: bool,
-    pub method: Cell<Option<&'static Method>>,
 }
 
 pub struct ArithNode {
@@ -254,9 +249,8 @@ impl Builder<'_> {
                 value: Box::new(self.node(e)),
             },
             Expr::Global(name, line) => Node::Global(Box::new(GlobalNode {
-                name: *name,
+                cache: GlobalCache::new(*name),
                 line: *line,
-                cell: Cell::new(None),
                 in_block: self.in_block,
             })),
             Expr::Send(s) => self.send(s),
@@ -321,11 +315,10 @@ impl Builder<'_> {
             let lookup_class = self.holder.and_then(|h| h.superclass.get());
             return Node::SuperSend(Box::new(SuperSendNode {
                 selector: s.selector,
-                lookup_class,
+                cache: SuperCache::new(lookup_class),
                 args,
                 line: s.line,
                 in_block: self.in_block,
-                method: Cell::new(None),
             }));
         };
         let receiver = self.node(receiver);

@@ -5,18 +5,16 @@
 //! literals come from `lang::compile` — the same ones the AST engine executes.
 //! Must never: emit anything the verifier would reject (the verifier checks it anyway).
 
-use std::cell::Cell;
-
 use lang::compile::hir::{Code, Expr, If, Send, Test, ToDo, Var};
 use lang::runtime::control;
-use lang::runtime::dispatch::{arithmetic_shortcuts, InlineCache};
+use lang::runtime::dispatch::{arithmetic_shortcuts, GlobalCache, InlineCache, SuperCache};
 use lang::runtime::method::Method;
 use lang::runtime::object;
 use lang::runtime::universe::Universe;
 use lang::runtime::value::Value;
 
 use crate::bytecode::{Op, StackEffect};
-use crate::method::{BcMethod, GlobalSite, SendSite};
+use crate::method::{BcMethod, SendSite};
 
 /// Why a method cannot be compiled (limits of the instruction format).
 #[derive(Debug)]
@@ -28,7 +26,7 @@ struct Compiler<'u> {
     lines: Vec<u32>,
     literals: Vec<Value>,
     sites: Vec<SendSite>,
-    globals: Vec<GlobalSite>,
+    globals: Vec<GlobalCache>,
     jump_selectors: Vec<(u32, &'static str)>,
     line: u32,
     depth: usize,
@@ -298,10 +296,7 @@ impl Compiler<'_> {
             }
             Expr::Global(name, line) => {
                 self.line = *line;
-                self.globals.push(GlobalSite {
-                    name: *name,
-                    cell: Cell::new(None),
-                });
+                self.globals.push(GlobalCache::new(*name));
                 self.emit(Op::PushGlobal, &[self.globals.len() - 1]);
             }
             Expr::Send(s) => self.send(s),
@@ -408,8 +403,7 @@ impl Compiler<'_> {
             selector: s.selector,
             nargs: 1,
             cache: InlineCache::default(),
-            super_class: None,
-            super_method: Cell::new(None),
+            super_cache: SuperCache::new(None),
             int_fast: true,
             double_fast: false,
         });
@@ -550,12 +544,11 @@ impl Compiler<'_> {
             selector: s.selector,
             nargs: s.args.len(),
             cache: InlineCache::default(),
-            super_class: if s.receiver.is_none() {
+            super_cache: SuperCache::new(if s.receiver.is_none() {
                 self.holder_super
             } else {
                 None
-            },
-            super_method: Cell::new(None),
+            }),
             int_fast,
             double_fast,
         });

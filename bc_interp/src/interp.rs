@@ -267,27 +267,16 @@ impl BcEngine {
                     self.u.stack.push(v);
                 }
                 Op::PushGlobal => {
-                    let site = &code.globals[u16_at(bytes, at + 1)];
-                    let cell = match site.cell.get() {
-                        Some(c) => c,
+                    let cache = &code.globals[u16_at(bytes, at + 1)];
+                    let v = match cache.read(&mut self.u) {
+                        Some(v) => v,
                         None => {
-                            let c = self.u.global_cell(site.name);
-                            site.cell.set(Some(c));
-                            c
+                            let receiver = self.u.stack[fp + code.self_slot];
+                            save_pc!(at);
+                            dispatch::unknown_global(self, receiver, cache.name)?
                         }
                     };
-                    let v = cell.get();
-                    if v != Value::EMPTY {
-                        self.u.stack.push(v);
-                    } else {
-                        let receiver = self.u.stack[fp + code.self_slot];
-                        self.u.stack.push(receiver);
-                        self.u.stack.push(site.name);
-                        save_pc!(at);
-                        let sel = self.u.symbols.unknown_global;
-                        let v = dispatch::send(self, sel, 1)?;
-                        self.u.stack.push(v);
-                    }
+                    self.u.stack.push(v);
                 }
                 Op::PushBlock => {
                     let method = Method::from_value(code.literals[u16_at(bytes, at + 1)]);
@@ -319,42 +308,18 @@ impl BcEngine {
                     let receiver = self.u.stack[self.u.stack.len() - nargs - 1];
                     let class = self.u.class_of(receiver);
                     save_pc!(at);
-                    match site.cache.lookup(&mut self.u, class, site.selector) {
-                        Some(m) => {
-                            if self.call(m, nargs)? {
-                                reload!();
-                            }
-                        }
-                        None => {
-                            let v = dispatch::does_not_understand(self, site.selector, nargs)?;
-                            self.u.stack.push(v);
-                        }
+                    let method = site.cache.lookup(&mut self.u, class, site.selector);
+                    if self.perform(method, site.selector, nargs)? {
+                        reload!();
                     }
                 }
                 Op::SuperSend => {
                     let site = &code.sites[u16_at(bytes, at + 1)];
                     let nargs = site.nargs;
                     save_pc!(at);
-                    let method = match site.super_method.get() {
-                        Some(m) => Some(m),
-                        None => {
-                            let m = site
-                                .super_class
-                                .and_then(|c| self.u.lookup(c, site.selector));
-                            site.super_method.set(m);
-                            m
-                        }
-                    };
-                    match method {
-                        Some(m) => {
-                            if self.call(m, nargs)? {
-                                reload!();
-                            }
-                        }
-                        None => {
-                            let v = dispatch::does_not_understand(self, site.selector, nargs)?;
-                            self.u.stack.push(v);
-                        }
+                    let method = site.super_cache.lookup(&mut self.u, site.selector);
+                    if self.perform(method, site.selector, nargs)? {
+                        reload!();
                     }
                 }
                 Op::Add
@@ -374,16 +339,9 @@ impl BcEngine {
                     } else {
                         let class = self.u.class_of(l);
                         save_pc!(at);
-                        match site.cache.lookup(&mut self.u, class, site.selector) {
-                            Some(m) => {
-                                if self.call(m, 1)? {
-                                    reload!();
-                                }
-                            }
-                            None => {
-                                let v = dispatch::does_not_understand(self, site.selector, 1)?;
-                                self.u.stack.push(v);
-                            }
+                        let method = site.cache.lookup(&mut self.u, class, site.selector);
+                        if self.perform(method, site.selector, 1)? {
+                            reload!();
                         }
                     }
                 }
@@ -548,6 +506,25 @@ impl BcEngine {
         }
     }
 
+    /// The end of every send: runs the method found, or `doesNotUnderstand:arguments:`.
+    /// Answers true when a new activation was pushed.
+    #[inline(always)]
+    fn perform(
+        &mut self,
+        method: Option<&'static Method>,
+        selector: Value,
+        nargs: usize,
+    ) -> Result<bool> {
+        match method {
+            Some(m) => self.call(m, nargs),
+            None => {
+                let v = dispatch::does_not_understand(self, selector, nargs)?;
+                self.u.stack.push(v);
+                Ok(false)
+            }
+        }
+    }
+
     /// Invokes `m` for a send whose receiver and arguments are on the stack. Answers true when
     /// a new activation was pushed (the loop continues in it), false when the result is
     /// already on the stack (primitives).
@@ -562,7 +539,14 @@ impl BcEngine {
                 self.enter(m, nargs)?;
                 Ok(true)
             }
-            MethodBody::Primitive(_, index) if self.block_primitives[*index] => {
+            // Only a real block: a library on the classpath may give other receivers the
+            // block primitives (`Integer = Block (...)`), and the primitive reports that.
+            MethodBody::Primitive(_, index)
+                if self.block_primitives[*index] && {
+                    let receiver = self.u.stack[self.u.stack.len() - nargs - 1];
+                    receiver.is_ref() && object::kind(receiver) == lang::gc::Kind::Block
+                } =>
+            {
                 let block = self.u.stack[self.u.stack.len() - nargs - 1];
                 let method = Method::from_value(object::value_at(block, object::BLOCK_METHOD));
                 if method.params != nargs {

@@ -4,10 +4,7 @@
 //! sites, a line per code byte, frame slot assignments). Must never: change after
 //! verification, except the caches inside sites.
 
-use std::cell::Cell;
-
-use lang::runtime::class::Class;
-use lang::runtime::dispatch::InlineCache;
+use lang::runtime::dispatch::{GlobalCache, InlineCache, SuperCache};
 use lang::runtime::method::Method;
 use lang::runtime::value::Value;
 
@@ -16,18 +13,11 @@ pub struct SendSite {
     pub selector: Value,
     pub nargs: usize,
     pub cache: InlineCache,
-    /// For super sends: where lookup starts (the holder's superclass).
-    pub super_class: Option<&'static Class>,
-    pub super_method: Cell<Option<&'static Method>>,
+    /// For super sends: the method found from the holder's superclass.
+    pub super_cache: SuperCache,
     /// For arithmetic bytecodes: whether the small-integer and double shortcuts apply.
     pub int_fast: bool,
     pub double_fast: bool,
-}
-
-/// A global read: the name and the global's cell, cached on first use.
-pub struct GlobalSite {
-    pub name: Value,
-    pub cell: Cell<Option<&'static Cell<Value>>>,
 }
 
 pub struct BcMethod {
@@ -37,7 +27,7 @@ pub struct BcMethod {
     pub lines: Vec<u32>,
     pub literals: Vec<Value>,
     pub sites: Vec<SendSite>,
-    pub globals: Vec<GlobalSite>,
+    pub globals: Vec<GlobalCache>,
     /// For conditional jumps that test Booleans: the selector they were inlined from.
     pub jump_selectors: Vec<(u32, &'static str)>,
     pub params: usize,

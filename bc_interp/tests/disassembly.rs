@@ -130,7 +130,8 @@ fn super_sends_look_up_from_the_holders_superclass() {
             .collect();
         assert_eq!(supers.len(), 1, "{}", m.display_name());
         let start = supers[0]
-            .super_class
+            .super_cache
+            .lookup_class()
             .expect("a super send site has a start class");
         assert!(
             std::ptr::eq(start, expected),

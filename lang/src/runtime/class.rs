@@ -131,8 +131,5 @@ impl Class {
 /// The `Class` a header class word designates.
 #[inline(always)]
 pub fn class_from_word(word: u64) -> &'static Class {
-    debug_assert!(word != 0, "object with no class");
-    // SAFETY: class words always hold the address of a permanent (leaked) `Class`; classes
-    // are never freed or moved.
-    unsafe { &*(word as *const Class) }
+    object::permanent_class(word)
 }

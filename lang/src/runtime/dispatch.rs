@@ -262,3 +262,77 @@ pub fn run_trivial(u: &mut Universe, m: &Method, nargs: usize) -> Option<Value> 
     u.stack.truncate(base);
     Some(answer)
 }
+
+/// A global read site's cache: the global's cell, found on first use (cells never move, and
+/// a later definition of the global fills the same cell).
+pub struct GlobalCache {
+    pub name: Value,
+    cell: Cell<Option<&'static Cell<Value>>>,
+}
+
+impl GlobalCache {
+    pub fn new(name: Value) -> GlobalCache {
+        GlobalCache {
+            name,
+            cell: Cell::new(None),
+        }
+    }
+
+    /// The global's value; `None` while it is undefined (then the engine sends
+    /// `unknownGlobal:` through `unknown_global`).
+    #[inline(always)]
+    pub fn read(&self, u: &mut Universe) -> Option<Value> {
+        let cell = match self.cell.get() {
+            Some(c) => c,
+            None => {
+                let c = u.global_cell(self.name);
+                self.cell.set(Some(c));
+                c
+            }
+        };
+        Some(cell.get()).filter(|v| *v != Value::EMPTY)
+    }
+}
+
+/// Sends `unknownGlobal: name` to `receiver` (the reader's self) and answers the result.
+pub fn unknown_global<E: Engine + AsDynEngine + ?Sized>(
+    engine: &mut E,
+    receiver: Value,
+    name: Value,
+) -> Result<Value> {
+    let u = engine.universe();
+    u.stack.push(receiver);
+    u.stack.push(name);
+    let selector = u.symbols.unknown_global;
+    send(engine, selector, 1)
+}
+
+/// A super send site's cache: lookup starts at the superclass of the lexically enclosing
+/// method's holder, so the method found never changes once classes are loaded.
+pub struct SuperCache {
+    lookup_class: Option<&'static Class>,
+    method: Cell<Option<&'static Method>>,
+}
+
+impl SuperCache {
+    pub fn new(lookup_class: Option<&'static Class>) -> SuperCache {
+        SuperCache {
+            lookup_class,
+            method: Cell::new(None),
+        }
+    }
+
+    pub fn lookup_class(&self) -> Option<&'static Class> {
+        self.lookup_class
+    }
+
+    #[inline(always)]
+    pub fn lookup(&self, u: &mut Universe, selector: Value) -> Option<&'static Method> {
+        if let Some(m) = self.method.get() {
+            return Some(m);
+        }
+        let m = self.lookup_class.and_then(|c| u.lookup(c, selector));
+        self.method.set(m);
+        m
+    }
+}

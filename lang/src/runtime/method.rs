@@ -44,9 +44,7 @@ impl Method {
     }
 
     pub fn from_value(v: Value) -> &'static Method {
-        debug_assert!(object::kind(v) == crate::gc::Kind::Method);
-        // SAFETY: values of kind Method point at permanent, leaked `Method` structures.
-        unsafe { &*(v.as_ptr::<Method>()) }
+        object::permanent_method(v)
     }
 
     pub fn selector_str(&self) -> &'static str {

@@ -141,3 +141,22 @@ pub fn bigint_parts<'a>(v: Value) -> (bool, &'a [u64]) {
         )
     }
 }
+
+// ---- permanent Rust structures behind values ---------------------------------------------
+
+/// The `Class` a header class word (or a class value's bits) designates.
+#[inline(always)]
+pub fn permanent_class(word: u64) -> &'static crate::runtime::class::Class {
+    debug_assert!(word != 0, "object with no class");
+    // SAFETY: class words always hold the address of a permanent (leaked) `Class`; classes
+    // are never freed or moved.
+    unsafe { &*(word as *const crate::runtime::class::Class) }
+}
+
+/// The `Method` a value of kind `Method` designates.
+#[inline(always)]
+pub fn permanent_method(v: Value) -> &'static crate::runtime::method::Method {
+    debug_assert!(kind(v) == Kind::Method);
+    // SAFETY: values of kind Method point at permanent, leaked `Method` structures.
+    unsafe { &*(v.as_ptr::<crate::runtime::method::Method>()) }
+}
