@@ -56,8 +56,9 @@ struct Cli {
     #[arg(long)]
     gc_stats: bool,
 
-    /// Write execution counts per bytecode and bytecode pair (CSV) to FILE at exit
-    /// (`--engine bc`; needs a build with `--features dispatch-counts`).
+    /// Write execution counts (CSV) to FILE at exit: per bytecode and bytecode pair with
+    /// `--engine bc`, per AST node kind with `--engine ast` (needs a build with
+    /// `--features dispatch-counts`).
     #[arg(long, value_name = "FILE")]
     count_dispatch: Option<PathBuf>,
 
@@ -65,6 +66,12 @@ struct Cli {
     /// bytecode for `bc` — then run it.
     #[arg(short = 'd', long = "dump")]
     dump: bool,
+
+    /// Under `valgrind --tool=callgrind --collect-atstart=no`: count exactly the program's
+    /// run (after bootstrap) and dump it as the region "program" (client requests; a no-op
+    /// otherwise).
+    #[arg(long)]
+    callgrind_region: bool,
 
     /// The program: a class file, `path/Name.som`, whose class `Name` is run.
     file: PathBuf,
@@ -200,6 +207,7 @@ fn main() -> ExitCode {
         gc_stats: cli.gc_stats,
         disassemble: cli.dump && matches!(engine, EngineKind::Bc),
         count_dispatch: cli.count_dispatch.clone(),
+        callgrind_region: cli.callgrind_region,
     };
     // Parsing and running recurse over deeply nested code: both happen on a large stack.
     let runner = std::thread::Builder::new()
@@ -231,6 +239,7 @@ struct RunOptions {
     /// Print the bytecode of the program's class first (`-d` with `--engine bc`).
     disassemble: bool,
     count_dispatch: Option<PathBuf>,
+    callgrind_region: bool,
 }
 
 fn run(options: RunOptions, args: &[String]) -> u8 {
@@ -241,13 +250,18 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
         gc_stats,
         disassemble,
         count_dispatch,
+        callgrind_region,
     } = options;
     let _ = &count_dispatch; // used only with the dispatch-counts feature
     let u = Universe::new(classpath, gc, Options { gc_stats });
     let (outcome, mut u) = match engine {
         EngineKind::Ast => {
             let mut e = ast_interp::AstEngine::new(u, AST_RECURSION_BUDGET);
-            let outcome = lang::runtime::program::run(&mut e, args);
+            let outcome = probe::region(callgrind_region, "program", || {
+                lang::runtime::program::run(&mut e, args)
+            });
+            #[cfg(feature = "dispatch-counts")]
+            write_counts(&count_dispatch, || e.counts.report());
             (outcome, e.u)
         }
         EngineKind::Bc => {
@@ -256,13 +270,13 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
                 true => disassemble_program(&mut e, &args[0]),
                 false => Ok(()),
             }
-            .and_then(|()| lang::runtime::program::run(&mut e, args));
+            .and_then(|()| {
+                probe::region(callgrind_region, "program", || {
+                    lang::runtime::program::run(&mut e, args)
+                })
+            });
             #[cfg(feature = "dispatch-counts")]
-            if let Some(path) = &count_dispatch {
-                if let Err(err) = std::fs::write(path, e.counts.report()) {
-                    eprintln!("som: cannot write {}: {err}", path.display());
-                }
-            }
+            write_counts(&count_dispatch, || e.counts.report());
             (outcome, e.u)
         }
     };
@@ -283,6 +297,16 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
         to_stderr(&u.heap.stats.report(u.heap.old_bytes()));
     }
     code
+}
+
+/// Writes `--count-dispatch`'s CSV, if asked for.
+#[cfg(feature = "dispatch-counts")]
+fn write_counts(path: &Option<PathBuf>, report: impl FnOnce() -> String) {
+    if let Some(path) = path {
+        if let Err(err) = std::fs::write(path, report()) {
+            eprintln!("som: cannot write {}: {err}", path.display());
+        }
+    }
 }
 
 /// Prints the bytecode of every method of the program's class (`-d` with `--engine bc`).

@@ -78,6 +78,8 @@ impl AstEngine {
     }
 
     pub(crate) fn eval(&mut self, node: &Node, fp: usize) -> Result<Value> {
+        #[cfg(feature = "dispatch-counts")]
+        self.counts.record(node.kind_index());
         match node {
             Node::Const(v) => Ok(*v),
             Node::SelfRef { in_block } => Ok(self.receiver(fp, *in_block)),

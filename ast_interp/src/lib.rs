@@ -5,6 +5,7 @@
 //! from `lang`'s resolved code (`node`). Must never: implement anything the bytecode engine
 //! would need too — values, lookup, primitives, the GC and inlining decisions live in `lang`.
 
+pub mod counts;
 mod eval;
 pub mod node;
 
@@ -21,6 +22,9 @@ pub struct AstEngine {
     stack_limit: usize,
     /// Node trees built so far, by `Method::engine_index - 1`.
     built: Vec<&'static node::AstMethod>,
+    /// Evaluations per node kind (`som --count-dispatch`).
+    #[cfg(feature = "dispatch-counts")]
+    pub counts: counts::NodeCounts,
 }
 
 /// An address on the current Rust stack, without unsafe code.
@@ -38,6 +42,8 @@ impl AstEngine {
             u,
             stack_limit: stack_address().saturating_sub(stack_bytes),
             built: Vec::new(),
+            #[cfg(feature = "dispatch-counts")]
+            counts: Default::default(),
         }
     }
 }

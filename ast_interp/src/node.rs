@@ -100,6 +100,58 @@ pub enum Node {
     },
 }
 
+/// The node kinds by name, in one place: `Node::kind_index`, `Node::kind_name` and
+/// [`NODE_KINDS`] are generated from this list, and the `match` it expands to is exhaustive,
+/// so a new `Node` variant does not compile until it is named here. The names are what
+/// `som --engine ast --count-dispatch` reports.
+macro_rules! node_kinds {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// Every node kind's name, indexed by `Node::kind_index`.
+        pub const NODE_KINDS: &[&str] = &[$($name),*];
+
+        impl Node {
+            /// A dense index of this node's kind (its position in [`NODE_KINDS`]).
+            #[inline(always)]
+            pub fn kind_index(&self) -> usize {
+                #[allow(dead_code)]
+                enum Kind {
+                    $($variant),*
+                }
+                match self {
+                    $(Node::$variant { .. } => Kind::$variant as usize),*
+                }
+            }
+
+            /// This node's kind, as counted and reported.
+            pub fn kind_name(&self) -> &'static str {
+                NODE_KINDS[self.kind_index()]
+            }
+        }
+    };
+}
+
+node_kinds! {
+    Const => "const",
+    SelfRef => "self",
+    Read => "read",
+    Write => "write",
+    ReadField => "read_field",
+    WriteField => "write_field",
+    Global => "global",
+    Send => "send",
+    SuperSend => "super_send",
+    Arith => "arith",
+    Block => "block",
+    Return => "return",
+    NonLocalReturn => "non_local_return",
+    Seq => "seq",
+    If => "if",
+    While => "while",
+    ToDo => "to_do",
+    TimesRepeat => "times_repeat",
+    AndOr => "and_or",
+}
+
 pub struct GlobalNode {
     pub cache: GlobalCache,
     pub line: u32,

@@ -58,28 +58,33 @@ macro_rules! bytecodes {
         /// A bytecode operation (the first byte of an instruction).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[repr(u8)]
-        pub enum Op { $( #[doc = $doc] $op, )* }
+        pub enum Op {
+            $( #[doc = $doc] $op, )*
+            /// Not an opcode: what every other byte decodes to. The verifier rejects it, so
+            /// the interpreter never meets it.
+            Invalid = 255,
+        }
 
         impl Op {
             pub const ALL: &'static [Op] = &[ $( Op::$op, )* ];
 
             pub fn mnemonic(self) -> &'static str {
-                match self { $( Op::$op => $mnemonic, )* }
+                match self { $( Op::$op => $mnemonic, )* Op::Invalid => "invalid" }
             }
             pub fn operands(self) -> &'static [Operand] {
-                match self { $( Op::$op => &[$( Operand::$operand ),*], )* }
+                match self { $( Op::$op => &[$( Operand::$operand ),*], )* Op::Invalid => &[] }
             }
             pub fn stack_effect(self) -> StackEffect {
-                match self { $( Op::$op => $effect, )* }
+                match self { $( Op::$op => $effect, )* Op::Invalid => fixed(0, 0) }
             }
             pub fn doc(self) -> &'static str {
-                match self { $( Op::$op => $doc, )* }
+                match self { $( Op::$op => $doc, )* Op::Invalid => "not an opcode" }
             }
             /// The instruction's length in bytes, opcode included (a constant per op, so
             /// the dispatch loop advances `pc` without looking at the operand table).
             #[inline(always)]
             pub const fn length(self) -> usize {
-                match self { $( Op::$op => 1 $( + Operand::$operand.size() )*, )* }
+                match self { $( Op::$op => 1 $( + Operand::$operand.size() )*, )* Op::Invalid => 1 }
             }
         }
     };
@@ -131,10 +136,24 @@ bytecodes! {
     IncrementSlot = "increment_slot" [Slot, Site] fixed(0, 0), "Super-instruction for `x := x + 1`: small integers directly, else the site's send of `+`.";
 }
 
+/// Every byte's operation: the dispatch loop decodes with one load and no range check.
+pub static DECODE: [Op; 256] = {
+    let mut table = [Op::Invalid; 256];
+    let mut i = 0;
+    while i < Op::ALL.len() {
+        table[Op::ALL[i] as usize] = Op::ALL[i];
+        i += 1;
+    }
+    table
+};
+
 impl Op {
     /// Decodes an opcode byte (`None` for a byte that is no opcode).
     pub fn from_byte(b: u8) -> Option<Op> {
-        Op::ALL.get(b as usize).copied()
+        match DECODE[b as usize] {
+            Op::Invalid => None,
+            op => Some(op),
+        }
     }
 }
 

@@ -332,7 +332,7 @@ impl Compiler<'_> {
                 self.while_loop(cond, *line, *while_true, body);
                 self.emit(Op::PushNil, &[]);
             }
-            Expr::ToDo(t) => self.to_do(t),
+            Expr::ToDo(t) => self.counting_loop(t),
             Expr::TimesRepeat { count, line, body } => {
                 self.expr(count);
                 self.line = *line;
@@ -621,7 +621,7 @@ impl Compiler<'_> {
 
     /// `from to: to by: step do: [:var | body]` over three hidden slots: counter, limit, step.
     /// The value of `from` stays on the stack as the loop's value.
-    fn to_do(&mut self, t: &ToDo) {
+    fn counting_loop(&mut self, t: &ToDo) {
         let counter = self.temp(3);
         self.expr(&t.from);
         self.emit(Op::Dup, &[]);

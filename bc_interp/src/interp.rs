@@ -17,7 +17,7 @@ use lang::runtime::object;
 use lang::runtime::universe::NO_PC;
 use lang::runtime::value::Value;
 
-use crate::bytecode::Op;
+use crate::bytecode::{Op, DECODE};
 use crate::method::BcMethod;
 use crate::BcEngine;
 
@@ -194,7 +194,7 @@ impl BcEngine {
         reload!();
         loop {
             let at = pc;
-            let op = Op::from_byte(bytes[pc]).expect("verified code");
+            let op = DECODE[bytes[pc] as usize];
             #[cfg(feature = "dispatch-counts")]
             self.counts.record(op);
             pc += op.length();
@@ -410,6 +410,7 @@ impl BcEngine {
                         }
                     }
                 }
+                Op::Invalid => unreachable!("the verifier rejects invalid opcodes"),
                 Op::Jump => pc += u16_at(bytes, at + 1),
                 Op::JumpBack => {
                     pc -= u16_at(bytes, at + 1);

@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 use measurements::awfy::{self, Job, Plan};
+use measurements::counters;
 use measurements::machine;
+use measurements::micro;
 use measurements::suite;
 
 /// somlab's benchmark runner: runs the Are We Fast Yet suite on the `som` binary, writes raw
@@ -37,6 +39,62 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Instructions per interpreter operation by the k/2k method: each microbenchmark of
+    /// benchmarks/micro under callgrind with loop bodies of k and 2k repetitions.
+    Micro(MicroArgs),
+    /// Print which counter backends work on this machine, and why the others do not.
+    Counters,
+    /// Count a command: instructions with the best backend (perf-event hardware counters if
+    /// there is a PMU, else callgrind), plus software counters (task-clock, page faults).
+    /// Example: `measurements count -- target/release/som examples/Hello.som`.
+    Count(CountArgs),
+}
+
+#[derive(Args, Debug)]
+struct CountArgs {
+    /// Force a backend: `perf` (hardware counters) or `callgrind` [default: the best
+    /// available].
+    #[arg(long, value_parser = ["perf", "callgrind"])]
+    backend: Option<String>,
+    /// Callgrind: collect only inside this function (`--toggle-collect`); repeatable.
+    #[arg(long, value_name = "FN")]
+    toggle_collect: Vec<String>,
+    /// Callgrind: collect only the regions the program marks with client requests (e.g.
+    /// `som --callgrind-region`), not the whole process.
+    #[arg(long)]
+    regions_only: bool,
+    /// Kill the command after this many seconds; 0: never.
+    #[arg(long, value_name = "SECS", default_value_t = 1800)]
+    timeout: u64,
+    /// The command and its arguments (after `--`).
+    #[arg(required = true, last = true)]
+    command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct MicroArgs {
+    /// Engines (`som --engine`).
+    #[arg(long, value_delimiter = ',', default_value = "ast,bc")]
+    engines: Vec<String>,
+    /// Operations (default: all in benchmarks/micro/operations.txt).
+    #[arg(long, value_delimiter = ',')]
+    operations: Vec<String>,
+    /// Repetitions of the operation in the smaller loop body (gen.py writes 10, 20, 50, 100,
+    /// 200; k and 2k must both be among them).
+    #[arg(long, default_value_t = 100)]
+    k: u64,
+    /// Loop iterations per run.
+    #[arg(long, default_value_t = 1000)]
+    iterations: u64,
+    /// The CSV to write [default: measurements/results/micro-<UTC timestamp>.csv].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The `som` binary [default: `som` next to this executable].
+    #[arg(long)]
+    som: Option<PathBuf>,
+    /// The valgrind executable.
+    #[arg(long, default_value = "valgrind")]
+    valgrind: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -292,10 +350,126 @@ fn run_summarize(csvs: &[PathBuf], out: Option<&Path>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn run_micro(args: &MicroArgs) -> ExitCode {
+    let fail = |message: String| {
+        eprintln!("measurements micro: {message}");
+        ExitCode::from(2)
+    };
+    let som = match args.som.clone().or_else(awfy::default_som) {
+        Some(som) if som.is_file() => som,
+        _ => {
+            return fail(
+                "no som binary: build it with `cargo build --release` (or pass --som)".into(),
+            )
+        }
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benchmarks/micro");
+    let units = match micro::operations(&dir) {
+        Ok(units) => units,
+        Err(e) => return fail(format!("{}: {e}", dir.join("operations.txt").display())),
+    };
+    let operations = if args.operations.is_empty() {
+        units.iter().map(|(name, _)| name.clone()).collect()
+    } else {
+        for op in &args.operations {
+            if !units.iter().any(|(name, _)| name == op) {
+                let known: Vec<&str> = units.iter().map(|(n, _)| n.as_str()).collect();
+                return fail(format!(
+                    "unknown operation `{op}` (known: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        args.operations.clone()
+    };
+    if args.k == 0 || args.iterations == 0 {
+        return fail("--k and --iterations must be at least 1".into());
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stamp = awfy::timestamp(SystemTime::now());
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("results/micro-{stamp}.csv"))
+    });
+    if out.exists() {
+        return fail(format!(
+            "{} exists; raw data is never overwritten",
+            out.display()
+        ));
+    }
+    let plan = micro::MicroPlan {
+        som,
+        dir,
+        engines: args.engines.clone(),
+        operations,
+        k: args.k,
+        iterations: args.iterations,
+        valgrind: args.valgrind.clone(),
+    };
+    let rows = micro::run(&plan, |r| {
+        eprintln!(
+            "{} {}: {} → {} instructions, {:.2} per operation",
+            r.engine, r.operation, r.instructions_k, r.instructions_2k, r.instructions_per_op
+        )
+    });
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => return fail(e),
+    };
+    let written = std::fs::File::create(&out)
+        .map_err(|e| e.to_string())
+        .and_then(|f| micro::write_csv(f, &rows).map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        return fail(format!("{}: {e}", out.display()));
+    }
+    let markdown = micro::table(&rows, &units);
+    println!("{markdown}");
+    let summary = machine::sibling(&out, "summary.md");
+    if let Err(e) = std::fs::write(&summary, &markdown) {
+        return fail(format!("{}: {e}", summary.display()));
+    }
+    eprintln!(
+        "raw data: {}\nsummary:  {}",
+        out.display(),
+        summary.display()
+    );
+    ExitCode::SUCCESS
+}
+
+fn run_count(args: &CountArgs) -> ExitCode {
+    let options = counters::CountOptions {
+        backend: args.backend.as_deref().map(|b| match b {
+            "perf" => counters::Backend::PerfHardware,
+            _ => counters::Backend::Callgrind,
+        }),
+        toggle_collect: args.toggle_collect.clone(),
+        regions_only: args.regions_only,
+        timeout: (args.timeout > 0).then(|| Duration::from_secs(args.timeout)),
+    };
+    match counters::count_command(&args.command[0], &args.command[1..], &options) {
+        Ok(counts) => {
+            print!("{}", counts.report());
+            if counts.success {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("measurements count: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Cmd::Awfy(args) => run_awfy(args),
         Cmd::Summarize { csv, out } => run_summarize(csv, out.as_deref()),
+        Cmd::Micro(args) => run_micro(args),
+        Cmd::Counters => {
+            print!("{}", counters::detect().report());
+            ExitCode::SUCCESS
+        }
+        Cmd::Count(args) => run_count(args),
     }
 }

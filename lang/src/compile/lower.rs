@@ -10,6 +10,11 @@
 //! changes which activation owns its variables, so dry runs repeat until that set is stable.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
+/// Fixed-key hashing: the same program executes the same instructions on every run (exact
+/// instruction counts under callgrind must be reproducible).
+type Fixed = BuildHasherDefault<DefaultHasher>;
 
 use crate::compile::hir::{Code, Expr, If, Send, Test, ToDo, Var};
 use crate::runtime::method::MethodBody;
@@ -56,7 +61,7 @@ pub fn lower_method(
 ) -> Result<Code, SyntaxError> {
     // Dry runs: learn which variables are captured, which activations need a context, and
     // which literal blocks must stay real blocks.
-    let mut not_inlined = HashSet::new();
+    let mut not_inlined = HashSet::default();
     loop {
         let mut dry = Lowerer::new(u, scope, true, Captures::default(), not_inlined.clone());
         dry.method(def, body)?;
@@ -78,9 +83,9 @@ pub fn lower_method(
 struct Captures {
     /// Declarations (by span start of the declaring identifier) read or written from an
     /// activation other than their own.
-    vars: HashSet<u32>,
+    vars: HashSet<u32, Fixed>,
     /// Activations (by span start of their body) that own at least one captured variable.
-    activations: HashSet<u32>,
+    activations: HashSet<u32, Fixed>,
 }
 
 enum Storage {
@@ -115,7 +120,7 @@ struct Lowerer<'u, 'a> {
     /// The selector of the method being lowered (blocks are named after it).
     current_selector: Value,
     /// Literal blocks (by span start) that must not be inlined.
-    not_inlined: HashSet<u32>,
+    not_inlined: HashSet<u32, Fixed>,
     /// Each inlined block (by span start) with the declarations it introduced.
     inlined_blocks: Vec<(u32, Vec<u32>)>,
 }
@@ -140,7 +145,7 @@ impl<'u, 'a> Lowerer<'u, 'a> {
         scope: &'a ClassScope<'a>,
         dry: bool,
         known: Captures,
-        not_inlined: HashSet<u32>,
+        not_inlined: HashSet<u32, Fixed>,
     ) -> Self {
         Lowerer {
             u,

@@ -185,17 +185,30 @@ pub fn bit_xor(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     int_result(e, x ^ y)
 }
 
+/// The longest left shift: its result grows with the shift (2^24 bits is 2 MiB).
 const MAX_SHIFT: i64 = 1 << 24;
+
+/// `x` shifted left by `by` bits, or right for a negative `by` (rounding toward negative
+/// infinity). A right shift of any size is fine — beyond the number's width it gives 0 or
+/// -1 — but a left shift beyond `MAX_SHIFT` of a non-zero number is an error.
+fn shift(e: &mut dyn Engine, what: &str, x: BigInt, by: &BigInt) -> Result<Value> {
+    if by.is_negative() {
+        let width = x.bits() + 1;
+        let s = (-by).to_u64().map_or(width, |s| s.min(width));
+        return int_result(e, x >> s as usize);
+    }
+    match by.to_i64() {
+        Some(s) if s <= MAX_SHIFT => int_result(e, x << s as usize),
+        _ if x.is_zero() => int_result(e, x),
+        _ => Err(e
+            .universe()
+            .error(format!("{what}: shift by {by} is out of range"))),
+    }
+}
 
 pub fn shift_left(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     let (x, y) = int_args(e, a, "Integer>><<")?;
-    match y.to_i64() {
-        Some(s) if (0..=MAX_SHIFT).contains(&s) => int_result(e, x << s as usize),
-        Some(s) if (-MAX_SHIFT..0).contains(&s) => int_result(e, x >> (-s) as usize),
-        _ => Err(e
-            .universe()
-            .error(format!("Integer>><<: shift by {y} is out of range"))),
-    }
+    shift(e, "Integer>><<", x, &y)
 }
 
 /// Shift right, rounding toward negative infinity.
@@ -206,24 +219,7 @@ pub fn shift_right(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
         }
     }
     let (x, y) = int_args(e, a, "Integer>>>>>")?;
-    match y.to_i64() {
-        Some(s) if s >= 0 => int_result(
-            e,
-            if s > MAX_SHIFT {
-                if x.is_negative() {
-                    -BigInt::one()
-                } else {
-                    BigInt::zero()
-                }
-            } else {
-                x >> s as usize
-            },
-        ),
-        Some(s) if s >= -MAX_SHIFT => int_result(e, x << (-s) as usize),
-        _ => Err(e
-            .universe()
-            .error(format!("Integer>>>>>: shift by {y} is out of range"))),
-    }
+    shift(e, "Integer>>>>>", x, &-y)
 }
 
 /// An Integer for exact squares, a Double otherwise.
@@ -306,8 +302,8 @@ pub fn as_double(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
 /// `Integer fromString: '123'`; nil when the text is not an integer.
 pub fn from_string(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     let s = text_arg(e, "Integer class>>fromString:", a[1])?;
-    match s.trim().parse::<BigInt>() {
-        Ok(i) => int_result(e, i),
-        Err(_) => Ok(e.universe().nil),
+    match crate::syntax::number::parse_integer(s.trim()) {
+        Some(i) => int_result(e, i),
+        None => Ok(e.universe().nil),
     }
 }

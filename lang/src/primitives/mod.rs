@@ -140,6 +140,13 @@ pub fn lookup(class_name: &str, selector: &str) -> Option<(PrimitiveFn, usize)> 
         .map(|i| (PRIMITIVES[i].2, i))
 }
 
+/// Writes to stderr, ignoring failure: a closed or broken stderr (`som P.som 2>&1 | head`)
+/// must not turn into a panic, which `eprint!` would.
+pub(crate) fn to_stderr(s: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(s.as_bytes());
+}
+
 /// A runtime error for a primitive that was handed an argument of the wrong kind.
 pub(crate) fn wrong_argument(
     e: &mut dyn Engine,

@@ -68,10 +68,10 @@ pub fn inspect(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
 pub fn halt(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     let u = e.universe();
     u.flush();
-    eprintln!(
-        "halt: {} (execution continues)",
+    super::to_stderr(&format!(
+        "halt: {} (execution continues)\n",
         u.class_of(a[0]).name_str()
-    );
+    ));
     Ok(a[0])
 }
 

@@ -28,9 +28,13 @@ pub fn has_global(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     Ok(u.boolean(u.global(name).is_some()))
 }
 
-/// The contents of a file as a String, or nil when it cannot be read.
+/// The contents of a file as a String, or nil when it cannot be read. Only regular files:
+/// reading `/dev/zero` would never end, a FIFO would block.
 pub fn load_file(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     let path = text_arg(e, "System>>loadFile:", a[1])?;
+    if !std::path::Path::new(path).is_file() {
+        return Ok(e.universe().nil);
+    }
     match std::fs::read_to_string(path) {
         Ok(text) => e.universe().new_string(&text),
         Err(_) => Ok(e.universe().nil),
@@ -68,14 +72,14 @@ pub fn print_newline(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
 pub fn error_print(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     let s = text_arg(e, "System>>errorPrint:", a[1])?;
     e.universe().flush();
-    eprint!("{s}");
+    super::to_stderr(s);
     Ok(a[0])
 }
 
 pub fn error_println(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     let s = text_arg(e, "System>>errorPrintln:", a[1])?;
     e.universe().flush();
-    eprintln!("{s}");
+    super::to_stderr(&format!("{s}\n"));
     Ok(a[0])
 }
 
@@ -84,7 +88,7 @@ pub fn print_stack_trace(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     let u = e.universe();
     u.flush();
     let frames = u.backtrace();
-    eprint!("{}", crate::runtime::engine::format_backtrace(&frames));
+    super::to_stderr(&crate::runtime::engine::format_backtrace(&frames));
     Ok(a[0])
 }
 

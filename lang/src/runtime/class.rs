@@ -6,6 +6,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
+/// Fixed-key hashing: the same program executes the same instructions on every run (exact
+/// instruction counts under callgrind must be reproducible).
+type Fixed = BuildHasherDefault<DefaultHasher>;
 
 use crate::gc::Header;
 use crate::runtime::method::Method;
@@ -23,7 +28,7 @@ pub struct Class {
     pub superclass: Cell<Option<&'static Class>>,
     /// Instance field names (symbols), inherited ones first.
     pub instance_fields: RefCell<Vec<Value>>,
-    methods: RefCell<HashMap<Value, &'static Method>>,
+    methods: RefCell<HashMap<Value, &'static Method, Fixed>>,
     /// Methods in definition order, for `Class>>methods`.
     method_list: RefCell<Vec<&'static Method>>,
     /// The values of this class object's own fields: the class-side fields that its metaclass
@@ -48,7 +53,7 @@ impl Class {
             name,
             superclass: Cell::new(None),
             instance_fields: RefCell::new(Vec::new()),
-            methods: RefCell::new(HashMap::new()),
+            methods: RefCell::new(HashMap::default()),
             method_list: RefCell::new(Vec::new()),
             class_side_values: RefCell::new(Vec::new()),
             is_metaclass,

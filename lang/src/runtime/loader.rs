@@ -149,7 +149,7 @@ impl Universe {
             };
             return Err(compile_error(e.render(&source.display_path, &source.text)));
         }
-        if self.loading.contains(&name.to_string()) {
+        if self.loading.contains(name) {
             let span = def
                 .superclass
                 .as_ref()
@@ -185,9 +185,9 @@ impl Universe {
         existing: Option<&'static Class>,
     ) -> Result<&'static Class, Unwind> {
         let name = def.name.name.clone();
-        self.loading.push(name.clone());
+        self.loading.insert(name.clone());
         let result = self.define_class_inner(def, source, existing);
-        self.loading.pop();
+        self.loading.remove(&name);
         result
     }
 

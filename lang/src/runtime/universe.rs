@@ -7,6 +7,11 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
+/// Fixed-key hashing: the same program executes the same instructions on every run (exact
+/// instruction counts under callgrind must be reproducible).
+type Fixed = BuildHasherDefault<DefaultHasher>;
 use std::io::Write;
 use std::time::Instant;
 
@@ -65,7 +70,7 @@ pub const BOOTSTRAP_CLASSES: &[&str] = &[
 ];
 
 pub struct Symbols {
-    table: HashMap<String, Value>,
+    table: HashMap<String, Value, Fixed>,
     pub does_not_understand: Value,
     pub unknown_global: Value,
     pub escaped_block: Value,
@@ -100,7 +105,7 @@ pub struct Options {
 pub struct Universe {
     pub heap: Heap,
     pub symbols: Symbols,
-    globals: HashMap<Value, &'static Cell<Value>>,
+    globals: HashMap<Value, &'static Cell<Value>, Fixed>,
     /// Every class and metaclass: their class-side values are roots.
     pub all_classes: Vec<&'static Class>,
     pub core: CoreClasses,
@@ -123,7 +128,7 @@ pub struct Universe {
     /// Maps an engine's recorded code position to a source line (set by engines with a pc).
     pub pc_to_line: fn(&'static Method, u32) -> u32,
     /// Classes being loaded right now (to report cyclic superclass chains).
-    pub(crate) loading: Vec<String>,
+    pub(crate) loading: std::collections::HashSet<String>,
     random_state: u64,
     identity_hash_state: u32,
 }
@@ -158,7 +163,7 @@ impl Universe {
     pub fn new(classpath: Vec<std::path::PathBuf>, gc: GcConfig, options: Options) -> Universe {
         let mut heap = Heap::new(gc);
         let mut table = Symbols {
-            table: HashMap::new(),
+            table: HashMap::default(),
             does_not_understand: Value::EMPTY,
             unknown_global: Value::EMPTY,
             escaped_block: Value::EMPTY,
@@ -229,7 +234,7 @@ impl Universe {
         let mut u = Universe {
             heap,
             symbols: table,
-            globals: HashMap::new(),
+            globals: HashMap::default(),
             all_classes: Vec::new(),
             core,
             nil,
@@ -246,7 +251,7 @@ impl Universe {
             start: Instant::now(),
             options,
             pc_to_line: |_, pc| pc,
-            loading: Vec::new(),
+            loading: Default::default(),
             random_state: 0x2545_f491_4f6c_dd1d,
             identity_hash_state: 0,
         };

@@ -7,7 +7,6 @@
 use std::str::FromStr;
 
 use lalrpop_util::ParseError;
-use num_bigint::BigInt;
 
 use super::ast::*;
 use super::diagnostics::SyntaxError;
@@ -88,7 +87,7 @@ pub fn parenthesised(mut inner: Expr, start: usize, end: usize) -> Expr {
 }
 
 pub fn integer(digits: &str, negative: bool) -> Literal {
-    let value = BigInt::from_str(digits).expect("the lexer only passes ASCII digits");
+    let value = super::number::parse_integer(digits).expect("the lexer only passes ASCII digits");
     Literal::Integer(if negative { -value } else { value })
 }
 

@@ -7,6 +7,7 @@ mod actions;
 pub mod ast;
 mod diagnostics;
 mod lexer;
+pub mod number;
 pub mod printer;
 
 lalrpop_util::lalrpop_mod!(
