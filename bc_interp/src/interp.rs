@@ -466,21 +466,25 @@ impl BcEngine {
                 Op::ForNext => {
                     let c = fp + u8_at(bytes, at + 1);
                     let (i, step) = (self.u.stack[c], self.u.stack[c + 2]);
-                    let next = match (i.as_small_int(), step.as_small_int()) {
+                    let small = match (i.as_small_int(), step.as_small_int()) {
                         (Some(i), Some(s)) => i.checked_add(s).and_then(Value::try_small_int),
-                        _ => {
+                        _ => None,
+                    };
+                    // Past the small integers the counter goes on as a big one: the end of
+                    // the loop may be a big integer too.
+                    let next = match small {
+                        Some(n) => n,
+                        None => {
                             save_pc!(at);
                             self.u.stack.push(i);
                             self.u.stack.push(step);
                             let plus = self.plus;
-                            Some(dispatch::send(self, plus, 1)?)
+                            dispatch::send(self, plus, 1)?
                         }
                     };
-                    if let Some(n) = next {
-                        self.u.stack[c] = n;
-                        pc -= u16_at(bytes, at + 2);
-                        self.u.safepoint();
-                    }
+                    self.u.stack[c] = next;
+                    pc -= u16_at(bytes, at + 2);
+                    self.u.safepoint();
                 }
                 Op::TimesInit => {
                     let v = self.u.stack.pop().unwrap();

@@ -25,7 +25,10 @@ use crate::runtime::value::Value;
 /// Objects at least this large go straight to the old space.
 const LARGE_OBJECT_BYTES: usize = 64 * 1024;
 /// Refuse single objects beyond this: a SOM error, not an abort.
-pub const MAX_OBJECT_BYTES: usize = 1 << 34;
+pub const MAX_OBJECT_BYTES: usize = 1 << 32;
+/// Refuse to grow the old space beyond this (the machines have 24 GiB): a program that keeps
+/// allocating gets the SOM error "cannot allocate", not the system's out-of-memory killer.
+pub const MAX_OLD_SPACE_BYTES: u64 = 12 << 30;
 const DEFAULT_NURSERY_BYTES: usize = 8 << 20;
 const MIN_MAJOR_THRESHOLD: u64 = 64 << 20;
 const STRESS_NURSERY_BYTES: usize = 64 << 10;
@@ -155,7 +158,7 @@ impl Heap {
         permanent: bool,
     ) -> Option<*mut Header> {
         let bytes = size_words * 8;
-        if bytes > MAX_OBJECT_BYTES {
+        if bytes > MAX_OBJECT_BYTES || self.old.bytes + bytes as u64 > MAX_OLD_SPACE_BYTES {
             return None;
         }
         let p = self.old.alloc(bytes, permanent);

@@ -16,7 +16,12 @@ fn element(e: &mut dyn Engine, what: &str, array: Value, index: Value) -> Result
         Some(i) => Err(e.universe().error(format!(
             "{what} index {i} is out of bounds for an Array of length {len}"
         ))),
-        None => Err(wrong_argument(e, what, "an Integer index", index)),
+        None => match e.universe().as_bigint(index) {
+            Some(big) => Err(e.universe().error(format!(
+                "{what} index {big} is out of bounds for an Array of length {len}"
+            ))),
+            None => Err(wrong_argument(e, what, "an Integer index", index)),
+        },
     }
 }
 

@@ -126,8 +126,11 @@ fn divide_with(
 
 pub fn divide(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     if let (Some(x), Some(y)) = (a[0].as_small_int(), a[1].as_small_int()) {
+        // SMALL_INT_MIN / -1 is not small: it takes the big path below.
         if y != 0 {
-            return Ok(Value::small_int(num_integer::Integer::div_floor(&x, &y)));
+            if let Some(q) = Value::try_small_int(num_integer::Integer::div_floor(&x, &y)) {
+                return Ok(q);
+            }
         }
     }
     divide_with(e, a, "/", |x, y| x.div_floor(y), |x, y| x / y)

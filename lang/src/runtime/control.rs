@@ -19,6 +19,11 @@ pub fn not_boolean(u: &mut Universe, v: Value, selector: &str, line: u32) -> Unw
 
 pub fn times_repeat_not_integer(u: &mut Universe, v: Value, line: u32) -> Unwind {
     u.set_line(line);
+    if let Some(big) = u.as_bigint(v) {
+        return u.error(format!(
+            "timesRepeat: {big} repetitions are more than an inlined loop can count"
+        ));
+    }
     let class = u.class_of(v).name_str();
     u.error(format!(
         "timesRepeat: needs an Integer receiver, not an instance of {class}"
