@@ -134,47 +134,33 @@ impl Universe {
             .as_ref()
             .map(|i| i.name.as_str())
             .unwrap_or("Object");
+        // Errors point at the superclass name (or the class name when it is implicit).
+        let at_superclass = |message: String| {
+            let span = def
+                .superclass
+                .as_ref()
+                .map(|i| i.span)
+                .unwrap_or(def.name.span);
+            compile_error(SyntaxError { message, span }.render(&source.display_path, &source.text))
+        };
         if name == "nil" {
             return Ok(None);
         }
         if name == def.name.name {
-            let span = def
-                .superclass
-                .as_ref()
-                .map(|i| i.span)
-                .unwrap_or(def.name.span);
-            let e = SyntaxError {
-                message: format!("class {name} cannot be its own superclass"),
-                span,
-            };
-            return Err(compile_error(e.render(&source.display_path, &source.text)));
+            return Err(at_superclass(format!(
+                "class {name} cannot be its own superclass"
+            )));
         }
         if self.loading.contains(name) {
-            let span = def
-                .superclass
-                .as_ref()
-                .map(|i| i.span)
-                .unwrap_or(def.name.span);
-            let e = SyntaxError {
-                message: format!("cyclic superclass chain through {name}"),
-                span,
-            };
-            return Err(compile_error(e.render(&source.display_path, &source.text)));
+            return Err(at_superclass(format!(
+                "cyclic superclass chain through {name}"
+            )));
         }
         match self.load_class(name)? {
             Some(c) => Ok(Some(c)),
-            None => {
-                let span = def
-                    .superclass
-                    .as_ref()
-                    .map(|i| i.span)
-                    .unwrap_or(def.name.span);
-                let e = SyntaxError {
-                    message: format!("superclass {name} not found on the classpath"),
-                    span,
-                };
-                Err(compile_error(e.render(&source.display_path, &source.text)))
-            }
+            None => Err(at_superclass(format!(
+                "superclass {name} not found on the classpath"
+            ))),
         }
     }
 
