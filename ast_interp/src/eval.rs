@@ -388,10 +388,7 @@ impl AstEngine {
     fn generic_to_do(&mut self, t: &ToDoNode, fp: usize, base: usize) -> Result<()> {
         let (le, ge, plus) = (self.u.intern("<="), self.u.intern(">="), self.u.intern("+"));
         let step = self.u.stack[base + 2];
-        let descending = match step.as_small_int() {
-            Some(s) => s < 0,
-            None => self.u.as_double(step).is_some_and(|d| d < 0.0),
-        };
+        let descending = control::step_descends(&mut self.u, step, t.line)?;
         let i = self.u.stack[base];
         self.u.stack.push(i); // the counter, at base + 3
         loop {

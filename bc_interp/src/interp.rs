@@ -456,7 +456,7 @@ impl BcEngine {
                         }
                         _ => {
                             save_pc!(at);
-                            self.generic_loop_test(c)?
+                            self.generic_loop_test(c, code.lines[at])?
                         }
                     };
                     if !go {
@@ -627,12 +627,9 @@ impl BcEngine {
 
     /// The loop test of an inlined `to:do:` over numbers other than small integers: by
     /// sends of `<=` (or `>=` for a negative step), as the AST engine does.
-    fn generic_loop_test(&mut self, c: usize) -> Result<bool> {
+    fn generic_loop_test(&mut self, c: usize, line: u32) -> Result<bool> {
         let (i, end, step) = (self.u.stack[c], self.u.stack[c + 1], self.u.stack[c + 2]);
-        let descending = match step.as_small_int() {
-            Some(s) => s < 0,
-            None => self.u.as_double(step).is_some_and(|d| d < 0.0),
-        };
+        let descending = control::step_descends(&mut self.u, step, line)?;
         self.u.stack.push(i);
         self.u.stack.push(end);
         let sel = if descending {

@@ -51,3 +51,25 @@ pub fn and_or_selector(and: bool) -> &'static str {
         "or:"
     }
 }
+
+/// Whether an inlined `to:by:do:` over numbers other than small integers counts down, from
+/// its step. A zero step (`0` or `0.0`) would never end: that is the zero-step error.
+pub fn step_descends(u: &mut Universe, step: Value, line: u32) -> Result<bool, Unwind> {
+    if let Some(s) = step.as_small_int() {
+        return if s == 0 {
+            Err(zero_step(u, line))
+        } else {
+            Ok(s < 0)
+        };
+    }
+    if let Some(d) = u.as_double(step) {
+        return if d == 0.0 {
+            Err(zero_step(u, line))
+        } else {
+            Ok(d < 0.0)
+        };
+    }
+    // Big integers are never zero; other objects decide through the `<=` they answer to.
+    Ok(u.as_bigint(step)
+        .is_some_and(|b| b.sign() == num_bigint::Sign::Minus))
+}
