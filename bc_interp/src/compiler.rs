@@ -263,6 +263,17 @@ impl Compiler<'_> {
         !self.in_block && !self.class_side
     }
 
+    /// A field access of self: the `direct` op in an instance-side method (self is slot 0,
+    /// an ordinary object), else `via_self` on the self slot (blocks, class objects).
+    fn field(&mut self, direct: Op, via_self: Op, index: u32) {
+        if self.fields_direct() {
+            self.emit(direct, &[index as usize]);
+        } else {
+            self.emit(Op::PushSlot, &[self.self_slot]);
+            self.emit(via_self, &[index as usize]);
+        }
+    }
+
     // ---- expressions ------------------------------------------------------------------------------
 
     /// Compiles `e` so that it leaves exactly one value on the stack.
@@ -277,22 +288,10 @@ impl Compiler<'_> {
                 self.expr(value);
                 self.store(*v);
             }
-            Expr::ReadField(i) => {
-                if self.fields_direct() {
-                    self.emit(Op::PushField, &[*i as usize]);
-                } else {
-                    self.emit(Op::PushSlot, &[self.self_slot]);
-                    self.emit(Op::PushFieldOf, &[*i as usize]);
-                }
-            }
+            Expr::ReadField(i) => self.field(Op::PushField, Op::PushFieldOf, *i),
             Expr::WriteField(i, value) => {
                 self.expr(value);
-                if self.fields_direct() {
-                    self.emit(Op::StoreField, &[*i as usize]);
-                } else {
-                    self.emit(Op::PushSlot, &[self.self_slot]);
-                    self.emit(Op::StoreFieldOf, &[*i as usize]);
-                }
+                self.field(Op::StoreField, Op::StoreFieldOf, *i);
             }
             Expr::Global(name, line) => {
                 self.line = *line;

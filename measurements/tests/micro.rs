@@ -1,24 +1,14 @@
 //! The interpreter microbenchmarks run and verify their result on both engines, at a small k
 //! and with the debug `som` next to the runner (`cargo test --workspace` builds it).
 
+mod common;
+
+use common::som;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use measurements::micro;
-
-fn som() -> PathBuf {
-    let som = PathBuf::from(env!("CARGO_BIN_EXE_measurements"))
-        .parent()
-        .unwrap()
-        .join("som");
-    assert!(
-        som.is_file(),
-        "no som binary at {}: build it first with `cargo build -p som` (or run \
-         `cargo test --workspace`, which builds it)",
-        som.display()
-    );
-    som
-}
 
 fn micro_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("benchmarks/micro")

@@ -4,25 +4,13 @@
 //! runner itself does by default). `cargo test --workspace` builds it; `cargo test -p
 //! measurements` alone does not — then this test fails and says how to build it.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{runner, som};
+
 use std::process::Command;
 
 use measurements::record;
-
-fn runner() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_measurements"))
-}
-
-fn som() -> PathBuf {
-    let som = runner().parent().unwrap().join("som");
-    assert!(
-        som.is_file(),
-        "no som binary at {}: build it first with `cargo build -p som` (or run \
-         `cargo test --workspace`, which builds it)",
-        som.display()
-    );
-    som
-}
 
 #[test]
 fn quick_run_writes_csv_with_times_and_a_summary() {

@@ -161,13 +161,14 @@ pub(crate) fn wrong_argument(
     ))
 }
 
+/// The text of a String or Symbol.
+fn text_of(v: Value) -> Option<&'static str> {
+    (is_kind(v, Kind::String) || is_kind(v, Kind::Symbol)).then(|| layout::str(v))
+}
+
 /// The text of a String or Symbol argument, or a wrong-argument error.
 pub(crate) fn text_arg(e: &mut dyn Engine, what: &str, v: Value) -> Result<&'static str> {
-    if is_kind(v, Kind::String) || is_kind(v, Kind::Symbol) {
-        Ok(layout::str(v))
-    } else {
-        Err(wrong_argument(e, what, "a String", v))
-    }
+    text_of(v).ok_or_else(|| wrong_argument(e, what, "a String", v))
 }
 
 /// A small integer argument (an index, a count, a status); a big Integer is out of range.
@@ -209,11 +210,7 @@ pub(crate) fn wrong_receiver(
 
 /// The text of a String or Symbol receiver.
 pub(crate) fn text_receiver(e: &mut dyn Engine, what: &str, v: Value) -> Result<&'static str> {
-    if is_kind(v, Kind::String) || is_kind(v, Kind::Symbol) {
-        Ok(layout::str(v))
-    } else {
-        Err(wrong_receiver(e, what, "a String or Symbol", v))
-    }
+    text_of(v).ok_or_else(|| wrong_receiver(e, what, "a String or Symbol", v))
 }
 
 /// An Array receiver.
