@@ -27,6 +27,14 @@ enum EngineKind {
     Bc,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DispatchKind {
+    /// A central `match` on the opcode: a jump table, replicated into the handlers.
+    Match,
+    /// A table of handler functions: one indirect call per bytecode.
+    Table,
+}
+
 /// Runs a SOM program. The program file's directory comes first on the classpath, then the
 /// -cp directories in order, then the core library embedded in this binary.
 #[derive(Parser, Debug)]
@@ -46,6 +54,10 @@ struct Cli {
     /// (see README).
     #[arg(long, value_enum, default_value_t = EngineKind::Bc)]
     engine: EngineKind,
+
+    /// How the bytecode engine dispatches (with `--engine bc` only).
+    #[arg(long, value_enum, value_name = "VARIANT")]
+    dispatch: Option<DispatchKind>,
 
     /// Collect garbage at every safepoint and poison evacuated memory (finds GC bugs). On
     /// very deep stacks, every k-th safepoint, so the cost per safepoint stays bounded.
@@ -199,9 +211,16 @@ fn main() -> ExitCode {
         return fail("--count-dispatch needs a som built with `cargo build --release --features dispatch-counts`");
     }
     let engine = cli.engine;
+    if cli.dispatch.is_some() && matches!(engine, EngineKind::Ast) {
+        return fail("--dispatch chooses the bytecode engine's dispatch; it needs --engine bc");
+    }
     let dump_file = cli.dump.then(|| cli.file.clone());
     let options = RunOptions {
         engine,
+        dispatch: match cli.dispatch.unwrap_or(DispatchKind::Match) {
+            DispatchKind::Match => bc_interp::Dispatch::Match,
+            DispatchKind::Table => bc_interp::Dispatch::Table,
+        },
         classpath,
         gc,
         gc_stats: cli.gc_stats,
@@ -233,6 +252,7 @@ fn main() -> ExitCode {
 /// What the engine thread needs to run a program.
 struct RunOptions {
     engine: EngineKind,
+    dispatch: bc_interp::Dispatch,
     classpath: Vec<PathBuf>,
     gc: GcConfig,
     gc_stats: bool,
@@ -245,6 +265,7 @@ struct RunOptions {
 fn run(options: RunOptions, args: &[String]) -> u8 {
     let RunOptions {
         engine,
+        dispatch,
         classpath,
         gc,
         gc_stats,
@@ -266,6 +287,7 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
         }
         EngineKind::Bc => {
             let mut e = bc_interp::BcEngine::new(u);
+            e.dispatch = dispatch;
             let outcome = match disassemble {
                 true => disassemble_program(&mut e, &args[0]),
                 false => Ok(()),

@@ -119,3 +119,26 @@ fn dump_prints_the_bytecode_then_runs() {
     );
     assert_eq!(lines[5], "Hello, World!");
 }
+
+/// `--dispatch` picks the bytecode engine's dispatch; on the AST engine it is an error.
+#[test]
+fn dispatch_needs_the_bytecode_engine() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_som"))
+        .args([
+            "--engine",
+            "ast",
+            "--dispatch",
+            "table",
+            "examples/Hello.som",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("som runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--dispatch") && stderr.contains("--engine bc"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}

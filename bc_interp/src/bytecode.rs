@@ -1,13 +1,17 @@
-//! The bytecode set, defined once.
+//! The bytecode set, defined once, and the instruction format.
 //!
 //! Owns: the table below, and everything derived from it by `bytecodes!`: the `Op` enum, each
-//! op's mnemonic, operand layout and stack effect, decoding from bytes, and the lengths the
-//! compiler, verifier, disassembler and interpreter rely on. Adding a bytecode means adding
-//! one row here and its handler in `interp`. Must never: execute or compile anything.
+//! op's mnemonic, operand layout and stack effect; and `Instr`, the fixed 32-bit instruction
+//! word the compiler emits and the interpreter executes. Adding a bytecode means adding one
+//! row here and its handler in `handlers`. Must never: execute or compile anything.
 //!
-//! Operands follow the opcode byte: `u8` operands take one byte, `u16` two (little endian).
-//! Jump offsets are relative to the address of the next instruction: forward for `JUMP*`,
-//! backward for `JUMP_BACK` and `FOR_NEXT`.
+//! An instruction is one 32-bit word, as in LuaJIT: the opcode byte, an 8-bit operand `a` and
+//! a 16-bit operand `b`. An op with two operands puts the first in `a` and the second in `b`;
+//! an op with one operand puts it in `a` if it is a one-byte kind (slot, level, index), else
+//! in `b`. Fixed-width words are what keep the dispatch short: the opcode is a typed `Op`
+//! (so a `match` on it needs no range check) and `pc` advances by one without a length
+//! lookup. Jump distances count instructions and are relative to the next instruction:
+//! forward for `JUMP*`, backward for `JUMP_BACK` and `FOR_NEXT`.
 
 /// How an instruction changes the operand stack depth.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +45,7 @@ pub enum Operand {
 }
 
 impl Operand {
+    /// The operand's width in bytes, which bounds its value (one byte: at most 255).
     pub const fn size(self) -> usize {
         match self {
             Operand::Slot | Operand::Level | Operand::Index => 1,
@@ -55,36 +60,27 @@ const fn fixed(pops: u8, pushes: u8) -> StackEffect {
 
 macro_rules! bytecodes {
     ($( $op:ident = $mnemonic:literal [$($operand:ident),*] $effect:expr, $doc:literal; )*) => {
-        /// A bytecode operation (the first byte of an instruction).
+        /// A bytecode operation (the opcode byte of an instruction).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[repr(u8)]
         pub enum Op {
             $( #[doc = $doc] $op, )*
-            /// Not an opcode: what every other byte decodes to. The verifier rejects it, so
-            /// the interpreter never meets it.
-            Invalid = 255,
         }
 
         impl Op {
             pub const ALL: &'static [Op] = &[ $( Op::$op, )* ];
 
             pub fn mnemonic(self) -> &'static str {
-                match self { $( Op::$op => $mnemonic, )* Op::Invalid => "invalid" }
+                match self { $( Op::$op => $mnemonic, )* }
             }
             pub fn operands(self) -> &'static [Operand] {
-                match self { $( Op::$op => &[$( Operand::$operand ),*], )* Op::Invalid => &[] }
+                match self { $( Op::$op => &[$( Operand::$operand ),*], )* }
             }
             pub fn stack_effect(self) -> StackEffect {
-                match self { $( Op::$op => $effect, )* Op::Invalid => fixed(0, 0) }
+                match self { $( Op::$op => $effect, )* }
             }
             pub fn doc(self) -> &'static str {
-                match self { $( Op::$op => $doc, )* Op::Invalid => "not an opcode" }
-            }
-            /// The instruction's length in bytes, opcode included (a constant per op, so
-            /// the dispatch loop advances `pc` without looking at the operand table).
-            #[inline(always)]
-            pub const fn length(self) -> usize {
-                match self { $( Op::$op => 1 $( + Operand::$operand.size() )*, )* Op::Invalid => 1 }
+                match self { $( Op::$op => $doc, )* }
             }
         }
     };
@@ -136,41 +132,69 @@ bytecodes! {
     IncrementSlot = "increment_slot" [Slot, Site] fixed(0, 0), "Super-instruction for `x := x + 1`: small integers directly, else the site's send of `+`.";
 }
 
-/// Every byte's operation: the dispatch loop decodes with one load and no range check.
-pub static DECODE: [Op; 256] = {
-    let mut table = [Op::Invalid; 256];
-    let mut i = 0;
-    while i < Op::ALL.len() {
-        table[Op::ALL[i] as usize] = Op::ALL[i];
-        i += 1;
-    }
-    table
-};
+/// Where an operand lives in the instruction word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    A,
+    B,
+}
 
 impl Op {
-    /// Decodes an opcode byte (`None` for a byte that is no opcode).
-    pub fn from_byte(b: u8) -> Option<Op> {
-        match DECODE[b as usize] {
-            Op::Invalid => None,
-            op => Some(op),
+    /// The field holding operand `i` of this op (see the module comment for the rule).
+    pub fn field(self, i: usize) -> Field {
+        let operands = self.operands();
+        match (operands.len(), i) {
+            (2, 0) => Field::A,
+            (2, _) => Field::B,
+            _ if operands[0].size() == 1 => Field::A,
+            _ => Field::B,
         }
     }
 }
 
-/// Reads the operands of the instruction at `pc` (whose opcode is `op`).
-pub fn operands_at(code: &[u8], pc: usize, op: Op) -> Vec<usize> {
-    let mut at = pc + 1;
-    op.operands()
-        .iter()
-        .map(|o| {
-            let v = match o.size() {
-                1 => code[at] as usize,
-                _ => u16::from_le_bytes([code[at], code[at + 1]]) as usize,
-            };
-            at += o.size();
-            v
-        })
-        .collect()
+/// One instruction: the opcode and its operand fields in a 32-bit word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(4))]
+pub struct Instr {
+    pub op: Op,
+    pub a: u8,
+    pub b: u16,
+}
+
+impl Instr {
+    /// An instruction with `operands` in the order of `op.operands()`. The caller checks the
+    /// operand limits (`Operand::size`); a value too wide for its field is truncated.
+    pub fn new(op: Op, operands: &[usize]) -> Instr {
+        assert_eq!(operands.len(), op.operands().len(), "{}", op.mnemonic());
+        let mut instr = Instr { op, a: 0, b: 0 };
+        for (i, &v) in operands.iter().enumerate() {
+            instr.set_operand(i, v);
+        }
+        instr
+    }
+
+    /// Operand `i` (in the order of `op.operands()`).
+    #[inline(always)]
+    pub fn operand(self, i: usize) -> usize {
+        match self.op.field(i) {
+            Field::A => self.a as usize,
+            Field::B => self.b as usize,
+        }
+    }
+
+    pub fn set_operand(&mut self, i: usize, v: usize) {
+        match self.op.field(i) {
+            Field::A => self.a = v as u8,
+            Field::B => self.b = v as u16,
+        }
+    }
+
+    /// All operands, in the order of `op.operands()`.
+    pub fn operands(self) -> Vec<usize> {
+        (0..self.op.operands().len())
+            .map(|i| self.operand(i))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -178,26 +202,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn opcodes_decode_to_themselves_and_names_are_unique() {
+    fn opcodes_are_dense_and_names_unique() {
         let mut names = std::collections::HashSet::new();
         for (i, op) in Op::ALL.iter().enumerate() {
             assert_eq!(*op as usize, i);
-            assert_eq!(Op::from_byte(i as u8), Some(*op));
             assert!(
                 names.insert(op.mnemonic()),
                 "duplicate mnemonic {}",
                 op.mnemonic()
             );
         }
-        assert_eq!(Op::from_byte(Op::ALL.len() as u8), None);
     }
 
     #[test]
-    fn lengths_follow_operand_sizes() {
-        assert_eq!(Op::Pop.length(), 1);
-        assert_eq!(Op::PushSlot.length(), 2);
-        assert_eq!(Op::PushContext.length(), 3);
-        assert_eq!(Op::Send.length(), 3);
-        assert_eq!(Op::ForTest.length(), 4);
+    fn every_operand_layout_fits_the_word() {
+        assert_eq!(std::mem::size_of::<Instr>(), 4);
+        for op in Op::ALL {
+            let kinds = op.operands();
+            assert!(kinds.len() <= 2, "{}", op.mnemonic());
+            if kinds.len() == 2 {
+                assert_eq!(
+                    kinds[0].size(),
+                    1,
+                    "{}: first of two operands in `a`",
+                    op.mnemonic()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn operands_go_to_their_fields() {
+        let i = Instr::new(Op::PushSlot, &[7]);
+        assert_eq!((i.a, i.b), (7, 0));
+        let i = Instr::new(Op::Send, &[300]);
+        assert_eq!((i.a, i.b), (0, 300));
+        let i = Instr::new(Op::ForTest, &[3, 1000]);
+        assert_eq!((i.a, i.b), (3, 1000));
+        assert_eq!(i.operands(), vec![3, 1000]);
+        let i = Instr::new(Op::PushContext, &[2, 9]);
+        assert_eq!((i.a, i.b), (2, 9));
     }
 }

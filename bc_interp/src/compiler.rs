@@ -13,7 +13,7 @@ use lang::runtime::object;
 use lang::runtime::universe::Universe;
 use lang::runtime::value::Value;
 
-use crate::bytecode::{Op, StackEffect};
+use crate::bytecode::{Instr, Op, StackEffect};
 use crate::method::{BcMethod, SendSite};
 
 /// Why a method cannot be compiled (limits of the instruction format).
@@ -22,7 +22,7 @@ pub struct TooLarge(pub String);
 
 struct Compiler<'u> {
     u: &'u mut Universe,
-    code: Vec<u8>,
+    code: Vec<Instr>,
     lines: Vec<u32>,
     literals: Vec<Value>,
     sites: Vec<SendSite>,
@@ -128,12 +128,8 @@ fn arith_op(selector: &str) -> Option<Op> {
 impl Compiler<'_> {
     // ---- emission -----------------------------------------------------------------------------
 
-    fn byte(&mut self, b: u8) {
-        self.code.push(b);
-        self.lines.push(self.line);
-    }
-
-    fn operand(&mut self, value: usize, size: usize) {
+    /// Checks an operand against the limit of its kind.
+    fn check_operand(&mut self, value: usize, size: usize) {
         let limit = if size == 1 {
             u8::MAX as usize
         } else {
@@ -144,23 +140,17 @@ impl Compiler<'_> {
                 format!("an operand ({value}) exceeds the bytecode format's limit of {limit}")
             });
         }
-        if size == 1 {
-            self.byte(value as u8);
-        } else {
-            for b in (value as u16).to_le_bytes() {
-                self.byte(b);
-            }
-        }
     }
 
     /// Emits an instruction and tracks the stack depth.
     fn emit(&mut self, op: Op, operands: &[usize]) -> usize {
         let at = self.code.len();
         self.last = Some(at);
-        self.byte(op as u8);
         for (value, kind) in operands.iter().zip(op.operands()) {
-            self.operand(*value, kind.size());
+            self.check_operand(*value, kind.size());
         }
+        self.code.push(Instr::new(op, operands));
+        self.lines.push(self.line);
         match op.stack_effect() {
             StackEffect::Fixed { pops, pushes } => self.adjust(pops as usize, pushes as usize),
             StackEffect::Send => {
@@ -187,20 +177,20 @@ impl Compiler<'_> {
 
     /// Points a forward jump at the current position.
     fn land(&mut self, Patch(at): Patch) {
-        let op = Op::from_byte(self.code[at]).unwrap();
-        let end = at + op.length();
-        let distance = self.code.len() - end;
+        let distance = self.code.len() - (at + 1);
         self.landings.push(self.code.len());
         if distance > u16::MAX as usize {
             self.error
                 .get_or_insert_with(|| "a method body is too long for 16-bit jumps".into());
         }
-        self.code[end - 2..end].copy_from_slice(&(distance as u16).to_le_bytes());
+        let jump = &mut self.code[at];
+        let last = jump.op.operands().len() - 1;
+        jump.set_operand(last, distance);
     }
 
     /// Emits a backward jump to `target`.
     fn jump_back(&mut self, op: Op, extra: &[usize], target: usize) {
-        let end = self.code.len() + op.length();
+        let end = self.code.len() + 1;
         let mut operands = extra.to_vec();
         operands.push(end - target);
         self.emit(op, &operands);
@@ -376,8 +366,8 @@ impl Compiler<'_> {
     fn emit_return(&mut self) {
         let here = self.code.len();
         match self.last {
-            Some(at) if self.code[at] == Op::PushSlot as u8 && !self.landings.contains(&here) => {
-                self.code[at] = Op::ReturnSlot as u8;
+            Some(at) if self.code[at].op == Op::PushSlot && !self.landings.contains(&here) => {
+                self.code[at].op = Op::ReturnSlot;
                 self.adjust(1, 0);
             }
             _ => {

@@ -9,7 +9,7 @@ use lang::runtime::method::Method;
 use lang::runtime::object;
 use lang::runtime::value::Value;
 
-use crate::bytecode::{operands_at, Op, Operand};
+use crate::bytecode::Operand;
 use crate::method::BcMethod;
 
 fn describe(v: Value) -> String {
@@ -39,16 +39,15 @@ pub fn disassemble(m: &BcMethod) -> String {
         m.max_stack,
         m.context_size
     );
-    let mut pc = 0;
-    while pc < m.code.len() {
-        let op = Op::from_byte(m.code[pc]).expect("verified code");
-        let values = operands_at(&m.code, pc, op);
+    for (pc, instr) in m.code.iter().enumerate() {
+        let op = instr.op;
+        let values = instr.operands();
         let mut text = format!("  {pc:04}  {:<17}", op.mnemonic());
         let mut comment = String::new();
         for (kind, v) in op.operands().iter().zip(&values) {
             match kind {
-                Operand::Forward => text.push_str(&format!(" ->{:04}", pc + op.length() + v)),
-                Operand::Backward => text.push_str(&format!(" ->{:04}", pc + op.length() - v)),
+                Operand::Forward => text.push_str(&format!(" ->{:04}", pc + 1 + v)),
+                Operand::Backward => text.push_str(&format!(" ->{:04}", pc + 1 - v)),
                 _ => text.push_str(&format!(" {v}")),
             }
             match kind {
@@ -66,7 +65,6 @@ pub fn disassemble(m: &BcMethod) -> String {
         } else {
             let _ = writeln!(out, "{text:<40} ; {comment}");
         }
-        pc += op.length();
     }
     out
 }

@@ -8,7 +8,6 @@
 //! send or a safepoint (the GC moves objects); values live on the value stack.
 
 use lang::compile::hir::Code;
-use lang::runtime::class::Class;
 use lang::runtime::control;
 use lang::runtime::dispatch::{self, MAX_PRIMITIVE_ARGS};
 use lang::runtime::engine::{Result, Unwind};
@@ -17,28 +16,13 @@ use lang::runtime::object;
 use lang::runtime::universe::NO_PC;
 use lang::runtime::value::Value;
 
-use crate::bytecode::{Op, DECODE};
+use crate::bytecode::Op;
+use crate::handlers::Regs;
 use crate::method::BcMethod;
-use crate::BcEngine;
+use crate::{BcEngine, Dispatch};
 
-/// Where execution continues in a caller: after the send at the recorded pc. Every
-/// instruction that can push an activation is a send-like one of this length.
-const RESUME_AFTER_SEND: usize = Op::Send.length();
-const _: () = assert!(
-    Op::SuperSend.length() == RESUME_AFTER_SEND
-        && Op::Add.length() == RESUME_AFTER_SEND
-        && Op::Equal.length() == RESUME_AFTER_SEND
-);
-
-#[inline(always)]
-fn u8_at(code: &[u8], pc: usize) -> usize {
-    code[pc] as usize
-}
-
-#[inline(always)]
-fn u16_at(code: &[u8], pc: usize) -> usize {
-    u16::from_le_bytes([code[pc], code[pc + 1]]) as usize
-}
+/// Where execution continues in a caller: after the send at the recorded pc.
+const RESUME_AFTER_SEND: usize = 1;
 
 impl BcEngine {
     /// The verified bytecode of a method, compiled on its first call.
@@ -111,7 +95,7 @@ impl BcEngine {
     }
 
     /// Pops the current activation; its value stack ends at its frame pointer.
-    fn leave(&mut self) {
+    pub(crate) fn leave(&mut self) {
         let base = self.u.frames.last().expect("a frame to leave").base;
         self.u.pop_frame();
         self.u.stack.truncate(base);
@@ -160,361 +144,45 @@ impl BcEngine {
     }
 
     /// The error for a non-Boolean reaching an inlined test at `pc`.
-    fn not_boolean(&mut self, code: &BcMethod, pc: usize, v: Value) -> Unwind {
+    pub(crate) fn not_boolean(&mut self, code: &BcMethod, pc: usize, v: Value) -> Unwind {
         let line = code.lines[pc];
         control::not_boolean(&mut self.u, v, code.jump_selector(pc), line)
     }
 
-    /// The dispatch loop. Runs until the activation at depth `entry` returns.
+    /// Runs until the activation at depth `entry` returns, with the dispatch variant chosen
+    /// at start-up.
     fn run(&mut self, entry: usize) -> Result<Value> {
-        let mut code: &'static BcMethod;
-        let mut bytes: &'static [u8];
-        let mut fp: usize;
-        let mut pc: usize;
-        // Loads the state of the activation on top: a new one starts at 0, a caller
-        // continues after the send it recorded.
-        macro_rules! reload {
-            () => {{
-                let f = *self.u.frames.last().expect("a frame to run");
-                code = self.compiled[f.method.engine_index.get() as usize - 1];
-                bytes = &code.code;
-                fp = f.base;
-                pc = if f.pc == NO_PC {
-                    0
-                } else {
-                    f.pc as usize + RESUME_AFTER_SEND
-                };
-            }};
-        }
-        macro_rules! save_pc {
-            ($at:expr) => {{
-                self.u.set_pc($at as u32);
-            }};
-        }
-        reload!();
-        loop {
-            let at = pc;
-            let op = DECODE[bytes[pc] as usize];
-            #[cfg(feature = "dispatch-counts")]
-            self.counts.record(op);
-            pc += op.length();
-            match op {
-                Op::PushSlot => {
-                    let v = self.u.stack[fp + u8_at(bytes, at + 1)];
-                    self.u.stack.push(v);
-                }
-                Op::StoreSlot => {
-                    let v = *self.u.stack.last().unwrap();
-                    self.u.stack[fp + u8_at(bytes, at + 1)] = v;
-                }
-                Op::PopSlot => {
-                    let v = self.u.stack.pop().unwrap();
-                    self.u.stack[fp + u8_at(bytes, at + 1)] = v;
-                }
-                Op::PushContext => {
-                    let ctx = self.context(code, fp, u8_at(bytes, at + 1));
-                    let v = object::values(ctx)[u8_at(bytes, at + 2)];
-                    self.u.stack.push(v);
-                }
-                Op::StoreContext => {
-                    let ctx = self.context(code, fp, u8_at(bytes, at + 1));
-                    let v = *self.u.stack.last().unwrap();
-                    let index = u8_at(bytes, at + 2);
-                    self.u.store(ctx, index, v);
-                }
-                Op::PushField => {
-                    let receiver = self.u.stack[fp];
-                    let v = object::value_at(receiver, u8_at(bytes, at + 1));
-                    self.u.stack.push(v);
-                }
-                Op::StoreField => {
-                    let receiver = self.u.stack[fp];
-                    let v = *self.u.stack.last().unwrap();
-                    self.u.store(receiver, u8_at(bytes, at + 1), v);
-                }
-                Op::PushFieldOf => {
-                    let obj = self.u.stack.pop().unwrap();
-                    let i = u8_at(bytes, at + 1);
-                    let v = match Class::try_from_value(obj) {
-                        Some(class) => class.class_side_values.borrow()[i],
-                        None => object::value_at(obj, i),
-                    };
-                    self.u.stack.push(v);
-                }
-                Op::StoreFieldOf => {
-                    let obj = self.u.stack.pop().unwrap();
-                    let v = *self.u.stack.last().unwrap();
-                    let i = u8_at(bytes, at + 1);
-                    match Class::try_from_value(obj) {
-                        Some(class) => class.class_side_values.borrow_mut()[i] = v,
-                        None => self.u.store(obj, i, v),
-                    }
-                }
-                Op::PushConst => {
-                    let v = code.literals[u16_at(bytes, at + 1)];
-                    self.u.stack.push(v);
-                }
-                Op::PushNil => {
-                    let v = self.u.nil;
-                    self.u.stack.push(v);
-                }
-                Op::PushTrue => {
-                    let v = self.u.true_;
-                    self.u.stack.push(v);
-                }
-                Op::PushFalse => {
-                    let v = self.u.false_;
-                    self.u.stack.push(v);
-                }
-                Op::PushGlobal => {
-                    let cache = &code.globals[u16_at(bytes, at + 1)];
-                    let v = match cache.read(&mut self.u) {
-                        Some(v) => v,
-                        None => {
-                            let receiver = self.u.stack[fp + code.self_slot];
-                            save_pc!(at);
-                            dispatch::unknown_global(self, receiver, cache.name)?
-                        }
-                    };
-                    self.u.stack.push(v);
-                }
-                Op::PushBlock => {
-                    let method = Method::from_value(code.literals[u16_at(bytes, at + 1)]);
-                    let outer = if code.context_size > 0 || code.is_block {
-                        self.u.stack[fp + code.head_slot]
-                    } else {
-                        self.u.nil
-                    };
-                    let receiver = self.u.stack[fp + code.self_slot];
-                    let home = if code.is_block {
-                        object::value_at(self.u.stack[fp], object::BLOCK_HOME).small_int_unchecked()
-                            as u64
-                    } else {
-                        self.u.frames.last().expect("a running frame").id
-                    };
-                    let block = self.u.new_block(method, outer, receiver, home)?;
-                    self.u.stack.push(block);
-                }
-                Op::Pop => {
-                    self.u.stack.pop();
-                }
-                Op::Dup => {
-                    let v = *self.u.stack.last().unwrap();
-                    self.u.stack.push(v);
-                }
-                Op::Send => {
-                    let site = &code.sites[u16_at(bytes, at + 1)];
-                    let nargs = site.nargs;
-                    let receiver = self.u.stack[self.u.stack.len() - nargs - 1];
-                    let class = self.u.class_of(receiver);
-                    save_pc!(at);
-                    let method = site.cache.lookup(&mut self.u, class, site.selector);
-                    if self.perform(method, site.selector, nargs)? {
-                        reload!();
-                    }
-                }
-                Op::SuperSend => {
-                    let site = &code.sites[u16_at(bytes, at + 1)];
-                    let nargs = site.nargs;
-                    save_pc!(at);
-                    let method = site.super_cache.lookup(&mut self.u, site.selector);
-                    if self.perform(method, site.selector, nargs)? {
-                        reload!();
-                    }
-                }
-                Op::Add
-                | Op::Subtract
-                | Op::Multiply
-                | Op::LessThan
-                | Op::GreaterThan
-                | Op::LessOrEqual
-                | Op::GreaterOrEqual
-                | Op::Equal => {
-                    let site = &code.sites[u16_at(bytes, at + 1)];
-                    let len = self.u.stack.len();
-                    let (l, r) = (self.u.stack[len - 2], self.u.stack[len - 1]);
-                    if let Some(v) = self.arithmetic(op, site.int_fast, site.double_fast, l, r) {
-                        self.u.stack.truncate(len - 2);
-                        self.u.stack.push(v);
-                    } else {
-                        let class = self.u.class_of(l);
-                        save_pc!(at);
-                        let method = site.cache.lookup(&mut self.u, class, site.selector);
-                        if self.perform(method, site.selector, 1)? {
-                            reload!();
-                        }
-                    }
-                }
-                Op::Return => {
-                    let v = self.u.stack.pop().unwrap();
-                    self.leave();
-                    if self.u.frames.len() == entry {
-                        return Ok(v);
-                    }
-                    self.u.stack.push(v);
-                    reload!();
-                }
-                Op::ReturnNonLocal => {
-                    let v = self.u.stack.pop().unwrap();
-                    let block = self.u.stack[fp];
-                    let home =
-                        object::value_at(block, object::BLOCK_HOME).small_int_unchecked() as u64;
-                    if self.u.frame_alive(home) {
-                        return Err(Unwind::NonLocalReturn { home, value: v });
-                    }
-                    // The home method has returned: its receiver is told, and the block
-                    // answers what `escapedBlock:` answers.
-                    let receiver = object::value_at(block, object::BLOCK_RECEIVER);
-                    self.u.stack.push(receiver);
-                    self.u.stack.push(block);
-                    save_pc!(at);
-                    let sel = self.u.symbols.escaped_block;
-                    let answer = dispatch::send(self, sel, 1)?;
-                    self.leave();
-                    if self.u.frames.len() == entry {
-                        return Ok(answer);
-                    }
-                    self.u.stack.push(answer);
-                    reload!();
-                }
-                Op::PopField => {
-                    let receiver = self.u.stack[fp];
-                    let v = self.u.stack.pop().unwrap();
-                    self.u.store(receiver, u8_at(bytes, at + 1), v);
-                }
-                Op::ReturnSlot => {
-                    let v = self.u.stack[fp + u8_at(bytes, at + 1)];
-                    self.leave();
-                    if self.u.frames.len() == entry {
-                        return Ok(v);
-                    }
-                    self.u.stack.push(v);
-                    reload!();
-                }
-                Op::IncrementSlot => {
-                    let slot = fp + u8_at(bytes, at + 1);
-                    let v = self.u.stack[slot];
-                    match v
-                        .small_add(Value::small_int(1))
-                        .filter(|_| v.is_small_int())
-                    {
-                        Some(n) => self.u.stack[slot] = n,
-                        None => {
-                            // Not a small integer, or overflow: the real send of `+`.
-                            let site = &code.sites[u16_at(bytes, at + 2)];
-                            save_pc!(at);
-                            self.u.stack.push(v);
-                            self.u.stack.push(Value::small_int(1));
-                            let n = dispatch::send(self, site.selector, 1)?;
-                            self.u.stack[slot] = n;
-                        }
-                    }
-                }
-                Op::Invalid => unreachable!("the verifier rejects invalid opcodes"),
-                Op::Jump => pc += u16_at(bytes, at + 1),
-                Op::JumpBack => {
-                    pc -= u16_at(bytes, at + 1);
-                    self.u.safepoint();
-                }
-                Op::JumpIfTrue | Op::JumpIfFalse => {
-                    let v = self.u.stack.pop().unwrap();
-                    let jump_on = if op == Op::JumpIfTrue {
-                        self.u.true_
-                    } else {
-                        self.u.false_
-                    };
-                    if v == jump_on {
-                        pc += u16_at(bytes, at + 1);
-                    } else if v != self.u.true_ && v != self.u.false_ {
-                        save_pc!(at);
-                        return Err(self.not_boolean(code, at, v));
-                    }
-                }
-                Op::JumpIfNil => {
-                    let v = self.u.stack.pop().unwrap();
-                    if v == self.u.nil {
-                        pc += u16_at(bytes, at + 1);
-                    }
-                }
-                Op::JumpIfNotNil => {
-                    let v = self.u.stack.pop().unwrap();
-                    if v != self.u.nil {
-                        pc += u16_at(bytes, at + 1);
-                    }
-                }
-                Op::ForTest => {
-                    let c = fp + u8_at(bytes, at + 1);
-                    let (i, end, step) =
-                        (self.u.stack[c], self.u.stack[c + 1], self.u.stack[c + 2]);
-                    let go = match (i.as_small_int(), end.as_small_int(), step.as_small_int()) {
-                        (Some(_), Some(_), Some(0)) => {
-                            save_pc!(at);
-                            return Err(control::zero_step(&mut self.u, code.lines[at]));
-                        }
-                        (Some(i), Some(end), Some(step)) => {
-                            (step > 0 && i <= end) || (step < 0 && i >= end)
-                        }
-                        _ => {
-                            save_pc!(at);
-                            self.generic_loop_test(c, code.lines[at])?
-                        }
-                    };
-                    if !go {
-                        pc += u16_at(bytes, at + 2);
-                    }
-                }
-                Op::ForNext => {
-                    let c = fp + u8_at(bytes, at + 1);
-                    let (i, step) = (self.u.stack[c], self.u.stack[c + 2]);
-                    let small = match (i.as_small_int(), step.as_small_int()) {
-                        (Some(i), Some(s)) => i.checked_add(s).and_then(Value::try_small_int),
-                        _ => None,
-                    };
-                    // Past the small integers the counter goes on as a big one: the end of
-                    // the loop may be a big integer too.
-                    let next = match small {
-                        Some(n) => n,
-                        None => {
-                            save_pc!(at);
-                            self.u.stack.push(i);
-                            self.u.stack.push(step);
-                            let plus = self.plus;
-                            dispatch::send(self, plus, 1)?
-                        }
-                    };
-                    self.u.stack[c] = next;
-                    pc -= u16_at(bytes, at + 2);
-                    self.u.safepoint();
-                }
-                Op::TimesInit => {
-                    let v = self.u.stack.pop().unwrap();
-                    if !v.is_small_int() {
-                        save_pc!(at);
-                        return Err(control::times_repeat_not_integer(
-                            &mut self.u,
-                            v,
-                            code.lines[at],
-                        ));
-                    }
-                    self.u.stack[fp + u8_at(bytes, at + 1)] = v;
-                }
-                Op::TimesTest => {
-                    let k = fp + u8_at(bytes, at + 1);
-                    let left = self.u.stack[k].small_int_unchecked();
-                    if left <= 0 {
-                        pc += u16_at(bytes, at + 2);
-                    } else {
-                        self.u.stack[k] = Value::small_int(left - 1);
-                    }
-                }
-            }
+        let outer = std::mem::replace(&mut self.entry, entry);
+        let result = match self.dispatch {
+            Dispatch::Match => self.dispatch_loop_match(),
+            Dispatch::Table => self.dispatch_loop_table(),
+        };
+        self.entry = outer;
+        result
+    }
+
+    /// The registers of the activation on top: a new one starts at 0, a caller continues
+    /// after the send it recorded.
+    #[inline(always)]
+    pub(crate) fn top_regs(&self) -> Regs {
+        let f = *self.u.frames.last().expect("a frame to run");
+        let code = self.compiled[f.method.engine_index.get() as usize - 1];
+        Regs {
+            code,
+            instrs: &code.code,
+            fp: f.base,
+            pc: if f.pc == NO_PC {
+                0
+            } else {
+                f.pc as usize + RESUME_AFTER_SEND
+            },
         }
     }
 
     /// The end of every send: runs the method found, or `doesNotUnderstand:arguments:`.
     /// Answers true when a new activation was pushed.
     #[inline(always)]
-    fn perform(
+    pub(crate) fn perform(
         &mut self,
         method: Option<&'static Method>,
         selector: Value,
@@ -574,7 +242,7 @@ impl BcEngine {
 
     /// The context at `level` from this activation's chain head.
     #[inline(always)]
-    fn context(&self, code: &BcMethod, fp: usize, level: usize) -> Value {
+    pub(crate) fn context(&self, code: &BcMethod, fp: usize, level: usize) -> Value {
         let mut ctx = self.u.stack[fp + code.head_slot];
         for _ in 0..level {
             ctx = object::value_at(ctx, object::CONTEXT_OUTER);
@@ -585,7 +253,7 @@ impl BcEngine {
     /// Arithmetic and comparisons on small integers and immediate doubles, as the primitives
     /// would compute them; `None` means "send the message".
     #[inline(always)]
-    fn arithmetic(
+    pub(crate) fn compute(
         &mut self,
         op: Op,
         int_fast: bool,
@@ -627,7 +295,7 @@ impl BcEngine {
 
     /// The loop test of an inlined `to:do:` over numbers other than small integers: by
     /// sends of `<=` (or `>=` for a negative step), as the AST engine does.
-    fn generic_loop_test(&mut self, c: usize, line: u32) -> Result<bool> {
+    pub(crate) fn generic_loop_test(&mut self, c: usize, line: u32) -> Result<bool> {
         let (i, end, step) = (self.u.stack[c], self.u.stack[c + 1], self.u.stack[c + 2]);
         let descending = control::step_descends(&mut self.u, step, line)?;
         self.u.stack.push(i);

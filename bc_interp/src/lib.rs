@@ -2,8 +2,9 @@
 //! once, and runs it in a dispatch loop over an explicit stack of activations.
 //!
 //! Owns: the bytecode set (`bytecode`, one table), compiled methods (`method`), the compiler
-//! (`compiler`), the verifier (`verifier`), the interpreter (`interp`) and the disassembler
-//! (`disasm`). Must never: implement anything the AST engine needs too — values, lookup,
+//! (`compiler`), the verifier (`verifier`), the interpreter (`interp`: activations and
+//! unwinding; `handlers`: one function per bytecode; `dispatch_loop`: the dispatch variants)
+//! and the disassembler (`disasm`). Must never: implement anything the AST engine needs too — values, lookup,
 //! primitives, the GC, inlining decisions and error wording live in `lang`.
 
 pub mod bytecode;
@@ -11,6 +12,8 @@ pub mod compiler;
 #[cfg(feature = "dispatch-counts")]
 pub mod counts;
 pub mod disasm;
+mod dispatch_loop;
+mod handlers;
 mod interp;
 pub mod method;
 pub mod verifier;
@@ -20,8 +23,22 @@ use lang::runtime::method::Method;
 use lang::runtime::universe::Universe;
 use lang::runtime::value::Value;
 
+/// How the interpreter gets from one instruction to the next (`som --dispatch`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dispatch {
+    /// A central `match` on the opcode (a jump table, replicated into the handlers).
+    #[default]
+    Match,
+    /// A table of handler functions, one indirect call per instruction.
+    Table,
+}
+
 pub struct BcEngine {
     pub u: Universe,
+    /// The dispatch variant the loop runs with.
+    pub dispatch: Dispatch,
+    /// The frame depth at which the running dispatch loop returns.
+    entry: usize,
     /// Compiled methods, by `Method::engine_index - 1`.
     compiled: Vec<&'static method::BcMethod>,
     /// By primitive index: whether it is a block evaluation (`value`, `value:`,
@@ -56,6 +73,8 @@ impl BcEngine {
         let greater_or_equal = u.intern(">=");
         BcEngine {
             u,
+            dispatch: Dispatch::default(),
+            entry: 0,
             compiled: Vec::new(),
             #[cfg(feature = "dispatch-counts")]
             counts: Default::default(),

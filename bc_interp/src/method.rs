@@ -1,12 +1,14 @@
 //! A compiled method: bytecode plus the tables its instructions index.
 //!
 //! Owns: the layout of compiled code (literals, send sites with their inline caches, global
-//! sites, a line per code byte, frame slot assignments). Must never: change after
+//! sites, a line per instruction, frame slot assignments). Must never: change after
 //! verification, except the caches inside sites.
 
 use lang::runtime::dispatch::{GlobalCache, InlineCache, SuperCache};
 use lang::runtime::method::Method;
 use lang::runtime::value::Value;
+
+use crate::bytecode::Instr;
 
 /// A send site: the selector, its argument count and its inline cache.
 pub struct SendSite {
@@ -22,8 +24,8 @@ pub struct SendSite {
 
 pub struct BcMethod {
     pub method: &'static Method,
-    pub code: Vec<u8>,
-    /// The source line of the construct each code byte belongs to.
+    pub code: Vec<Instr>,
+    /// The source line of the construct each instruction belongs to.
     pub lines: Vec<u32>,
     pub literals: Vec<Value>,
     pub sites: Vec<SendSite>,

@@ -1,7 +1,7 @@
 //! The bytecode verifier: every compiled method is checked once before it first runs.
 //!
 //! Owns: the guarantees the interpreter relies on instead of checking at run time — every
-//! opcode is valid and complete, every operand indexes an existing slot, literal, site or
+//! instruction has a line, every operand indexes an existing slot, literal, site or
 //! field, every jump lands on an instruction, the operand stack never goes below empty or
 //! above `max_stack` on any path, merging paths agree on its depth, and no path falls off
 //! the end. Must never: modify the method.
@@ -9,57 +9,36 @@
 use lang::gc::Kind;
 use lang::runtime::object;
 
-use crate::bytecode::{operands_at, Op, Operand, StackEffect};
+use crate::bytecode::{Op, Operand, StackEffect};
 use crate::method::BcMethod;
 
 pub fn verify(m: &BcMethod) -> Result<(), String> {
-    let starts = decode(m)?;
-    check_operands(m, &starts)?;
-    check_stack(m, &starts)
-}
-
-/// The instruction starts (`true` at each start), checking every opcode and its length.
-fn decode(m: &BcMethod) -> Result<Vec<bool>, String> {
-    let code = &m.code;
-    if m.lines.len() != code.len() {
+    if m.lines.len() != m.code.len() {
         return Err("the line table does not cover the code".into());
     }
-    let mut starts = vec![false; code.len()];
-    let mut pc = 0;
-    while pc < code.len() {
-        let op =
-            Op::from_byte(code[pc]).ok_or_else(|| format!("{pc}: invalid opcode {}", code[pc]))?;
-        if pc + op.length() > code.len() {
-            return Err(format!(
-                "{pc}: {} is cut off by the end of the code",
-                op.mnemonic()
-            ));
-        }
-        starts[pc] = true;
-        pc += op.length();
-    }
-    Ok(starts)
+    check_operands(m)?;
+    check_stack(m)
 }
 
-fn jump_target(pc: usize, op: Op, offset: usize, kind: Operand) -> Option<usize> {
-    let next = pc + op.length();
+/// Where a jump at `pc` with distance `offset` lands (`None` before the start).
+fn jump_target(pc: usize, offset: usize, kind: Operand) -> Option<usize> {
+    let next = pc + 1;
     match kind {
         Operand::Forward => Some(next + offset),
         _ => next.checked_sub(offset),
     }
 }
 
-fn check_operands(m: &BcMethod, starts: &[bool]) -> Result<(), String> {
+fn check_operands(m: &BcMethod) -> Result<(), String> {
     let fields = m
         .method
         .holder
         .get()
         .map(|h| h.instance_fields.borrow().len())
         .unwrap_or(0);
-    let mut pc = 0;
-    while pc < m.code.len() {
-        let op = Op::from_byte(m.code[pc]).unwrap();
-        let values = operands_at(&m.code, pc, op);
+    for (pc, instr) in m.code.iter().enumerate() {
+        let op = instr.op;
+        let values = instr.operands();
         for (kind, &v) in op.operands().iter().zip(&values) {
             let ok = match kind {
                 Operand::Slot => v < m.frame_slots,
@@ -79,7 +58,7 @@ fn check_operands(m: &BcMethod, starts: &[bool]) -> Result<(), String> {
                 // A method's only context is its own; a block may reach enclosing ones.
                 Operand::Level => m.is_block || (m.context_size > 0 && v == 0),
                 Operand::Forward | Operand::Backward => {
-                    matches!(jump_target(pc, op, v, *kind), Some(t) if t < m.code.len() && starts[t])
+                    matches!(jump_target(pc, v, *kind), Some(t) if t < m.code.len())
                 }
             };
             if !ok {
@@ -113,20 +92,18 @@ fn check_operands(m: &BcMethod, starts: &[bool]) -> Result<(), String> {
         if matches!(op, Op::Send | Op::SuperSend) && m.sites[values[0]].nargs > 255 {
             return Err(format!("{pc}: send with too many arguments"));
         }
-        pc += op.length();
     }
     Ok(())
 }
 
 /// Abstract interpretation of the operand stack depth over the control-flow graph.
-fn check_stack(m: &BcMethod, starts: &[bool]) -> Result<(), String> {
+fn check_stack(m: &BcMethod) -> Result<(), String> {
     let mut depth_at: Vec<Option<usize>> = vec![None; m.code.len()];
     let mut work = vec![(0usize, 0usize)];
     while let Some((pc, depth)) = work.pop() {
         if pc >= m.code.len() {
             return Err("a path runs off the end of the code without returning".into());
         }
-        debug_assert!(starts[pc]);
         match depth_at[pc] {
             Some(d) if d == depth => continue,
             Some(d) => {
@@ -136,8 +113,8 @@ fn check_stack(m: &BcMethod, starts: &[bool]) -> Result<(), String> {
             }
             None => depth_at[pc] = Some(depth),
         }
-        let op = Op::from_byte(m.code[pc]).unwrap();
-        let values = operands_at(&m.code, pc, op);
+        let op = m.code[pc].op;
+        let values = m.code[pc].operands();
         let (pops, pushes) = match op.stack_effect() {
             StackEffect::Fixed { pops, pushes } => (pops as usize, pushes as usize),
             StackEffect::Send => (m.sites[values[0]].nargs + 1, 1),
@@ -156,12 +133,12 @@ fn check_stack(m: &BcMethod, starts: &[bool]) -> Result<(), String> {
                 m.max_stack
             ));
         }
-        let next = pc + op.length();
+        let next = pc + 1;
         match op {
             Op::Return | Op::ReturnNonLocal | Op::ReturnSlot => {}
             Op::Jump | Op::JumpBack => {
                 let kind = op.operands()[0];
-                work.push((jump_target(pc, op, values[0], kind).unwrap(), after));
+                work.push((jump_target(pc, values[0], kind).unwrap(), after));
             }
             _ => {
                 if let Some(i) = op
@@ -169,10 +146,7 @@ fn check_stack(m: &BcMethod, starts: &[bool]) -> Result<(), String> {
                     .iter()
                     .position(|o| matches!(o, Operand::Forward | Operand::Backward))
                 {
-                    work.push((
-                        jump_target(pc, op, values[i], op.operands()[i]).unwrap(),
-                        after,
-                    ));
+                    work.push((jump_target(pc, values[i], op.operands()[i]).unwrap(), after));
                 }
                 work.push((next, after));
             }

@@ -13,6 +13,7 @@ use measurements::awfy::{self, Job, Plan};
 use measurements::counters;
 use measurements::machine;
 use measurements::micro;
+use measurements::static_dispatch;
 use measurements::suite;
 
 /// somlab's benchmark runner: runs the Are We Fast Yet suite on the `som` binary, writes raw
@@ -48,6 +49,60 @@ enum Cmd {
     /// there is a PMU, else callgrind), plus software counters (task-clock, page faults).
     /// Example: `measurements count -- target/release/som examples/Hello.som`.
     Count(CountArgs),
+    /// Print the normalized disassembly of one function of a binary (labels for branch
+    /// targets, `disp`/`data`/`table` for addresses), its instruction and basic-block counts.
+    /// Example: `measurements disasm --symbol
+    /// 'bc_interp::dispatch_loop::<impl bc_interp::BcEngine>::dispatch_loop_match'`.
+    Disasm(DisasmArgs),
+    /// The dispatch experiment: each engine's dispatch sequence from the release binary,
+    /// instructions per operation and dispatch instructions per bytecode or AST node on the
+    /// microbenchmarks (k/2k, callgrind by address), and the dispatch share of every Are We
+    /// Fast Yet benchmark. Builds the counting `som` (`--features dispatch-counts`) itself,
+    /// into target/dispatch-counts. Writes `<out>-static.csv`, `-micro.csv`, `-awfy.csv`,
+    /// `-awfy-ops.csv`, `-static.md` and `-summary.md`.
+    Dispatch(DispatchArgs),
+}
+
+#[derive(Args, Debug)]
+struct DispatchArgs {
+    /// Configurations for the microbenchmarks (`bc`, `bc-table`, `ast`).
+    #[arg(long, value_delimiter = ',', default_value = "bc,bc-table,ast")]
+    micro_configs: Vec<String>,
+    /// Configurations for the Are We Fast Yet benchmarks.
+    #[arg(long, value_delimiter = ',', default_value = "bc,ast")]
+    awfy_configs: Vec<String>,
+    /// Operations (default: all in benchmarks/micro/operations.txt).
+    #[arg(long, value_delimiter = ',')]
+    operations: Vec<String>,
+    /// Benchmarks (default: all 14, each at its smallest verifying inner count).
+    #[arg(long, value_delimiter = ',')]
+    benchmarks: Vec<String>,
+    /// Repetitions in the smaller loop body (k and 2k must both be generated).
+    #[arg(long, default_value_t = 100)]
+    k: u64,
+    /// Loop iterations per microbenchmark run.
+    #[arg(long, default_value_t = 1000)]
+    iterations: u64,
+    /// Path prefix of the files to write [default: measurements/results/dispatch-<UTC timestamp>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The `som` binary measured [default: `som` next to this executable].
+    #[arg(long)]
+    som: Option<PathBuf>,
+    /// The counting `som` [default: built by this command into target/dispatch-counts].
+    #[arg(long)]
+    counting_som: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct DisasmArgs {
+    /// The ELF binary [default: `som` next to this executable].
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    /// The function: its demangled name without the `::h<hash>` suffix; when several
+    /// different functions have that name, `NAME@0xADDRESS` chooses one.
+    #[arg(long)]
+    symbol: String,
 }
 
 #[derive(Args, Debug)]
@@ -460,6 +515,29 @@ fn run_count(args: &CountArgs) -> ExitCode {
     }
 }
 
+fn run_disasm(args: &DisasmArgs) -> ExitCode {
+    let Some(binary) = args.binary.clone().or_else(awfy::default_som) else {
+        eprintln!("measurements disasm: cannot locate this executable to find `som`");
+        return ExitCode::from(2);
+    };
+    match static_dispatch::load_function(&binary, &args.symbol) {
+        Ok(function) => {
+            let listing = static_dispatch::disassemble(&function);
+            print!("{}", listing.to_text());
+            println!("; {}", listing.name);
+            println!("; instructions: {}", listing.instructions.len());
+            println!("; basic blocks: {}", listing.blocks.len());
+            let jumps = static_dispatch::indirect_jumps(&listing).len();
+            println!("; indirect jumps: {jumps}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("measurements disasm: {}: {e}", binary.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
@@ -471,5 +549,139 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::Count(args) => run_count(args),
+        Cmd::Disasm(args) => run_disasm(args),
+        Cmd::Dispatch(args) => run_dispatch(args),
     }
+}
+
+fn run_dispatch(args: &DispatchArgs) -> ExitCode {
+    use measurements::dispatch;
+    let fail = |message: String| {
+        eprintln!("measurements dispatch: {message}");
+        ExitCode::from(2)
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let som = match args.som.clone().or_else(awfy::default_som) {
+        Some(som) if som.is_file() => som,
+        _ => {
+            return fail(
+                "no som binary: build it with `cargo build --release` (or pass --som)".into(),
+            )
+        }
+    };
+    let counting_som = match &args.counting_som {
+        Some(p) => p.clone(),
+        None => {
+            let workspace = root.parent().expect("measurements sits in the workspace");
+            let target_dir = workspace.join("target/dispatch-counts");
+            eprintln!("building the counting som into {}", target_dir.display());
+            let status = std::process::Command::new(
+                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+            )
+            .current_dir(workspace)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "som",
+                "--features",
+                "dispatch-counts",
+                "--target-dir",
+            ])
+            .arg(&target_dir)
+            .status();
+            match status {
+                Ok(s) if s.success() => {}
+                _ => return fail("building the counting som failed".into()),
+            }
+            let triple = target_dir.join("x86_64-unknown-linux-gnu/release/som");
+            if triple.is_file() {
+                triple
+            } else {
+                target_dir.join("release/som")
+            }
+        }
+    };
+    let configs = |names: &[String]| -> Result<Vec<dispatch::Config>, String> {
+        names
+            .iter()
+            .map(|n| {
+                dispatch::config(n).ok_or_else(|| {
+                    format!("unknown configuration `{n}` (known: bc, bc-table, ast)")
+                })
+            })
+            .collect()
+    };
+    let (micro_configs, awfy_configs) =
+        match (configs(&args.micro_configs), configs(&args.awfy_configs)) {
+            (Ok(m), Ok(a)) => (m, a),
+            (Err(e), _) | (_, Err(e)) => return fail(e),
+        };
+    let micro_dir = root.join("benchmarks/micro");
+    let operations = if args.operations.is_empty() {
+        match micro::operations(&micro_dir) {
+            Ok(units) => units.into_iter().map(|(n, _)| n).collect(),
+            Err(e) => return fail(format!("{}: {e}", micro_dir.display())),
+        }
+    } else {
+        args.operations.clone()
+    };
+    let mut benchmarks = Vec::new();
+    for b in measurements::suite::BENCHMARKS {
+        if args.benchmarks.is_empty() || args.benchmarks.iter().any(|n| n == b.name) {
+            benchmarks.push((b.name.to_string(), b.quick_inner));
+        }
+    }
+    if let Some(unknown) = args
+        .benchmarks
+        .iter()
+        .find(|n| measurements::suite::find(n).is_none())
+    {
+        return fail(format!("unknown benchmark `{unknown}`"));
+    }
+    let prefix = args.out.clone().unwrap_or_else(|| {
+        root.join(format!(
+            "results/dispatch-{}",
+            awfy::timestamp(SystemTime::now())
+        ))
+    });
+    let plan = dispatch::DispatchPlan {
+        som,
+        counting_som,
+        micro_dir,
+        awfy_dir: root.join("benchmarks/awfy"),
+        micro_configs,
+        operations,
+        k: args.k,
+        iterations: args.iterations,
+        awfy_configs,
+        benchmarks,
+    };
+    let result = match dispatch::run(&plan, |line| eprintln!("{line}")) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let files = match result.files() {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    for (suffix, text) in files {
+        let path = PathBuf::from(format!("{}-{suffix}", prefix.display()));
+        if path.exists() {
+            return fail(format!(
+                "{} exists; raw data is never overwritten",
+                path.display()
+            ));
+        }
+        if let Err(e) = std::fs::write(&path, text) {
+            return fail(format!("{}: {e}", path.display()));
+        }
+    }
+    let tables = result.tables();
+    println!("{tables}");
+    let summary = PathBuf::from(format!("{}-summary.md", prefix.display()));
+    if let Err(e) = std::fs::write(&summary, tables) {
+        return fail(format!("{}: {e}", summary.display()));
+    }
+    ExitCode::SUCCESS
 }

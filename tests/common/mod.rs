@@ -11,6 +11,7 @@ pub const CONFIGURATIONS: &[&[&str]] = &[
     &["--engine", "ast", "--gc-stress"],
     &["--engine", "bc"],
     &["--engine", "bc", "--gc-stress"],
+    &["--engine", "bc", "--dispatch", "table"],
 ];
 
 pub fn repo() -> PathBuf {

@@ -73,12 +73,9 @@ pub fn blocks(bc: &BcMethod) -> Vec<&'static Method> {
 
 /// The instructions of compiled code: (pc, op, operands).
 pub fn instructions(bc: &BcMethod) -> Vec<(usize, Op, Vec<usize>)> {
-    let mut out = Vec::new();
-    let mut pc = 0;
-    while pc < bc.code.len() {
-        let op = Op::from_byte(bc.code[pc]).expect("a valid opcode");
-        out.push((pc, op, bc_interp::bytecode::operands_at(&bc.code, pc, op)));
-        pc += op.length();
-    }
-    out
+    bc.code
+        .iter()
+        .enumerate()
+        .map(|(pc, i)| (pc, i.op, i.operands()))
+        .collect()
 }

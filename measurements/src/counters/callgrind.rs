@@ -17,6 +17,7 @@
 //!
 //! Must never: guess a count — a missing file or line is a [`CounterError::Parse`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,9 @@ pub struct Callgrind {
     pub extra_args: Vec<String>,
     /// Kill the run after this long.
     pub timeout: Option<Duration>,
+    /// `--dump-instr=yes`: keep each dump's instructions per machine-code address
+    /// ([`Dump::by_address`]), for attributing counts to a piece of code.
+    pub by_address: bool,
 }
 
 impl Default for Callgrind {
@@ -50,6 +54,7 @@ impl Default for Callgrind {
             toggle_collect: Vec::new(),
             extra_args: Vec::new(),
             timeout: None,
+            by_address: false,
         }
     }
 }
@@ -66,6 +71,9 @@ pub struct Dump {
     pub region: Option<String>,
     /// Instructions executed (event `Ir`) since the previous dump.
     pub instructions: u64,
+    /// With `Callgrind::by_address`: instructions executed at each address (self cost; a
+    /// call's inclusive cost is not added to the call instruction). Empty otherwise.
+    pub by_address: BTreeMap<u64, u64>,
 }
 
 /// A finished callgrind run.
@@ -142,7 +150,10 @@ impl Callgrind {
                 "--collect-atstart={}",
                 if self.collect_atstart { "yes" } else { "no" }
             ),
-            "--dump-instr=no".to_string(),
+            format!(
+                "--dump-instr={}",
+                if self.by_address { "yes" } else { "no" }
+            ),
             format!("--callgrind-out-file={}/cg.%p.out", dir.display()),
         ];
         v.extend(
@@ -189,9 +200,15 @@ impl Callgrind {
             let text = std::fs::read_to_string(&path).map_err(|e| CounterError::Parse {
                 reason: format!("{}: {e}", path.display()),
             })?;
-            dumps.push(parse_dump(&text).map_err(|e| CounterError::Parse {
+            let mut dump = parse_dump(&text).map_err(|e| CounterError::Parse {
                 reason: format!("{}: {e}", path.display()),
-            })?);
+            })?;
+            if self.by_address {
+                dump.by_address = parse_by_address(&text).map_err(|e| CounterError::Parse {
+                    reason: format!("{}: {e}", path.display()),
+                })?;
+            }
+            dumps.push(dump);
         }
         if dumps.is_empty() {
             return Err(CounterError::Command {
@@ -262,7 +279,69 @@ pub fn parse_dump(text: &str) -> Result<Dump, String> {
         trigger,
         region,
         instructions,
+        by_address: BTreeMap::new(),
     })
+}
+
+/// The self cost (`Ir`) of every instruction address in a dump written with
+/// `--dump-instr=yes` (`positions: instr line`). Cost lines start with the address: absolute
+/// (`0x…`), relative to the previous one (`+n`, `-n`) or the same (`*`); the cost line after
+/// a `calls=` line is the call's inclusive cost and is skipped.
+pub fn parse_by_address(text: &str) -> Result<BTreeMap<u64, u64>, String> {
+    let mut costs = BTreeMap::new();
+    let mut positions_are_instr = false;
+    let mut ir_column = None;
+    let mut address: u64 = 0;
+    let mut after_calls = false;
+    for (n, line) in text.lines().enumerate() {
+        let at = || format!("line {}", n + 1);
+        if let Some(rest) = line.strip_prefix("positions:") {
+            positions_are_instr = rest.split_whitespace().next() == Some("instr");
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("events:") {
+            ir_column = rest.split_whitespace().position(|e| e == "Ir");
+            continue;
+        }
+        if line.starts_with("calls=") {
+            after_calls = true;
+            continue;
+        }
+        let first = line.as_bytes().first().copied();
+        if !matches!(first, Some(b'0'..=b'9' | b'+' | b'-' | b'*')) {
+            continue;
+        }
+        if !positions_are_instr {
+            return Err("the dump has no instruction addresses (`--dump-instr=yes`)".into());
+        }
+        let mut fields = line.split_whitespace();
+        let position = fields
+            .next()
+            .ok_or_else(|| format!("{}: empty cost line", at()))?;
+        address = if let Some(hex) = position.strip_prefix("0x") {
+            u64::from_str_radix(hex, 16).map_err(|e| format!("{}: {e}", at()))?
+        } else if let Some(d) = position.strip_prefix('+') {
+            address + d.parse::<u64>().map_err(|e| format!("{}: {e}", at()))?
+        } else if let Some(d) = position.strip_prefix('-') {
+            address - d.parse::<u64>().map_err(|e| format!("{}: {e}", at()))?
+        } else if position == "*" {
+            address
+        } else {
+            position.parse().map_err(|e| format!("{}: {e}", at()))?
+        };
+        if std::mem::take(&mut after_calls) {
+            continue;
+        }
+        // The line position comes next, then the events.
+        let column = ir_column.ok_or_else(|| format!("{}: cost before `events:`", at()))?;
+        let cost = fields
+            .nth(1 + column)
+            .map(|c| c.parse::<u64>().map_err(|e| format!("{}: {e}", at())))
+            .transpose()?
+            .unwrap_or(0);
+        *costs.entry(address).or_insert(0) += cost;
+    }
+    Ok(costs)
 }
 
 #[cfg(test)]
@@ -277,6 +356,19 @@ positions: line\nevents: Ir\nsummary: 8708396\n\nfn=(1) main\n3 17\n\ntotals: 87
     const END: &str = "# callgrind format\nversion: 1\npid: 23282\npart: 2\n\
 desc: Trigger: Program termination\npositions: line\nevents: Ir\n\
 summary: 18446744073700843220\ntotals: 0\n";
+
+    #[test]
+    fn costs_by_address_follow_the_compressed_positions_and_skip_calls() {
+        let text = "positions: instr line\nevents: Ir\nfn=(1) f\n\
+0x1000 10 3\n+4 * 2\n* 11 1\ncalls=1 0x2000 5\n+2 12 900\n+3 * 7\n-9 * 5\n\
+fn=(2) g\n0x2000 1 4\n";
+        // 0x1000: 3; 0x1004: 2 + 1; the call's inclusive 900 at 0x1006 skipped; 0x1009: 7;
+        // back at 0x1000 (-9): 5 more; 0x2000: 4.
+        let want: BTreeMap<u64, u64> = [(0x1000, 8), (0x1004, 3), (0x1009, 7), (0x2000, 4)]
+            .into_iter()
+            .collect();
+        assert_eq!(parse_by_address(text).unwrap(), want);
+    }
 
     #[test]
     fn parses_a_client_request_dump() {

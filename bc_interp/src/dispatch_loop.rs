@@ -1,0 +1,76 @@
+//! The dispatch loops: fetch an instruction, advance `pc`, jump to its handler.
+//!
+//! Owns: the two dispatch variants `som --dispatch` chooses between, both generated from the
+//! one op-to-handler list in `handlers`:
+//! - `match`: a central `match` on the opcode, every handler inlined into one function,
+//!   which LLVM compiles to a jump table and replicates at the end of each handler;
+//! - `table`: a table of handler functions indexed by opcode, one indirect call per
+//!   instruction ("call threading").
+//!
+//! The functions are `#[inline(never)]` and named `dispatch_loop_*` so that the measurements
+//! find them in the release binary and pin their code (`measurements disasm`, the dispatch
+//! snapshots). Must never: do an instruction's work here; the fetch is all this file does.
+
+use lang::runtime::engine::Result;
+use lang::runtime::value::Value;
+
+use crate::bytecode::Op;
+use crate::handlers::{Flow, Handler};
+use crate::BcEngine;
+
+macro_rules! generate_dispatch_loops {
+    ($($op:ident => $handler:ident,)*) => {
+        /// The handler of every op, indexed by opcode, for the `table` variant.
+        static HANDLERS: [Handler; Op::ALL.len()] = {
+            // Every entry is overwritten below: the `match` in `dispatch_loop_match`, built
+            // from the same list, does not compile unless the list names every op.
+            let mut table = [BcEngine::pop as Handler; Op::ALL.len()];
+            $( table[Op::$op as usize] = BcEngine::$handler; )*
+            table
+        };
+
+        impl BcEngine {
+            /// The `match` variant. Runs until the activation at depth `self.entry` returns.
+            #[inline(never)]
+            pub(crate) fn dispatch_loop_match(&mut self) -> Result<Value> {
+                let mut r = self.top_regs();
+                loop {
+                    // Only the opcode is fetched here: each handler loads its own operands
+                    // (the same word, already bounds-checked), so that the dispatch sequence
+                    // is the advance, the fetch and the jump.
+                    let op = r.instrs[r.pc].op;
+                    #[cfg(feature = "dispatch-counts")]
+                    self.counts.record(op);
+                    let flow = match op {
+                        $( Op::$op => { let instr = r.instrs[r.pc]; self.$handler(&mut r, instr) } )*
+                    };
+                    match flow {
+                        Ok(Flow::Next) => r.pc += 1,
+                        Ok(Flow::Goto) => {}
+                        Ok(Flow::Done(v)) => return Ok(v),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+
+            /// The `table` variant: the same handlers, called through `HANDLERS`.
+            #[inline(never)]
+            pub(crate) fn dispatch_loop_table(&mut self) -> Result<Value> {
+                let mut r = self.top_regs();
+                loop {
+                    let instr = r.instrs[r.pc];
+                    #[cfg(feature = "dispatch-counts")]
+                    self.counts.record(instr.op);
+                    match HANDLERS[instr.op as usize](self, &mut r, instr) {
+                        Ok(Flow::Next) => r.pc += 1,
+                        Ok(Flow::Goto) => {}
+                        Ok(Flow::Done(v)) => return Ok(v),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    };
+}
+
+crate::with_handlers!(generate_dispatch_loops);
