@@ -14,17 +14,20 @@
 use lang::runtime::engine::Result;
 use lang::runtime::value::Value;
 
-use crate::bytecode::Op;
-use crate::handlers::{Flow, Handler};
+use crate::bytecode::{Instr, Op};
+use crate::handlers::{Flow, Handler, Regs};
 use crate::BcEngine;
 
 macro_rules! generate_dispatch_loops {
     ($($op:ident => $handler:ident,)*) => {
-        /// The handler of every op, indexed by opcode, for the `table` variant.
-        static HANDLERS: [Handler; Op::ALL.len()] = {
-            // Every entry is overwritten below: the `match` in `dispatch_loop_match`, built
-            // from the same list, does not compile unless the list names every op.
-            let mut table = [BcEngine::pop as Handler; Op::ALL.len()];
+        /// The handler of every op, indexed by opcode byte, for the `table` variant: 256
+        /// entries, so that indexing with a `u8` needs no bounds check; the entries past the
+        /// last op are never reached (opcodes are typed) and report an internal error.
+        static HANDLERS: [Handler; 256] = {
+            // The ops' entries are all overwritten below: the `match` in
+            // `dispatch_loop_match`, built from the same list, does not compile unless the
+            // list names every op.
+            let mut table = [BcEngine::no_such_op as Handler; 256];
             $( table[Op::$op as usize] = BcEngine::$handler; )*
             table
         };
@@ -61,7 +64,7 @@ macro_rules! generate_dispatch_loops {
                     let instr = r.instrs[r.pc];
                     #[cfg(feature = "dispatch-counts")]
                     self.counts.record(instr.op);
-                    match HANDLERS[instr.op as usize](self, &mut r, instr) {
+                    match HANDLERS[instr.op as u8 as usize](self, &mut r, instr) {
                         Ok(Flow::Next) => r.pc += 1,
                         Ok(Flow::Goto) => {}
                         Ok(Flow::Done(v)) => return Ok(v),
@@ -74,3 +77,13 @@ macro_rules! generate_dispatch_loops {
 }
 
 crate::with_handlers!(generate_dispatch_loops);
+
+impl BcEngine {
+    /// The `table` entries that no op uses.
+    fn no_such_op(&mut self, _: &mut Regs, i: Instr) -> Result<Flow> {
+        Err(self.u.error(format!(
+            "internal error: no handler for opcode {}",
+            i.op as u8
+        )))
+    }
+}

@@ -312,8 +312,8 @@ pub fn summarize_files(csvs: &[PathBuf]) -> Result<(Summary, String), String> {
     Ok((summary, markdown))
 }
 
-/// The `som` next to the runner's own executable (`target/release/som` for
-/// `target/release/measurements`).
+/// The `som` next to the runner's own executable (`target/x86_64-unknown-linux-gnu/release/som` for
+/// `target/x86_64-unknown-linux-gnu/release/measurements`).
 pub fn default_som() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     Some(exe.parent()?.join("som"))

@@ -47,7 +47,7 @@ enum Cmd {
     Counters,
     /// Count a command: instructions with the best backend (perf-event hardware counters if
     /// there is a PMU, else callgrind), plus software counters (task-clock, page faults).
-    /// Example: `measurements count -- target/release/som examples/Hello.som`.
+    /// Example: `measurements count -- target/x86_64-unknown-linux-gnu/release/som examples/Hello.som`.
     Count(CountArgs),
     /// Print the normalized disassembly of one function of a binary (labels for branch
     /// targets, `disp`/`data`/`table` for addresses), its instruction and basic-block counts.
@@ -74,9 +74,13 @@ struct DispatchArgs {
     /// Operations (default: all in benchmarks/micro/operations.txt).
     #[arg(long, value_delimiter = ',')]
     operations: Vec<String>,
-    /// Benchmarks (default: all 14, each at its smallest verifying inner count).
+    /// Benchmarks (default: all 14, each at its smallest verifying inner count, except
+    /// Mandelbrot 500, NBody 250000 and DeltaBlue 200, which do almost nothing below).
     #[arg(long, value_delimiter = ',')]
     benchmarks: Vec<String>,
+    /// Inner counts for some benchmarks, e.g. `Richards=10,Json=5`.
+    #[arg(long, value_delimiter = ',')]
+    inner: Vec<String>,
     /// Repetitions in the smaller loop body (k and 2k must both be generated).
     #[arg(long, default_value_t = 100)]
     k: u64,
@@ -183,7 +187,7 @@ struct AwfyArgs {
     /// Kill a process after this many seconds (recorded as `timeout`, no time); 0: never.
     #[arg(long, value_name = "SECS", default_value_t = 1800)]
     timeout: u64,
-    /// The `som` binary [default: `som` next to this executable, i.e. target/release/som].
+    /// The `som` binary [default: `som` next to this executable, i.e. target/x86_64-unknown-linux-gnu/release/som].
     #[arg(long)]
     som: Option<PathBuf>,
     /// The suite directory [default: measurements/benchmarks/awfy of this source tree].
@@ -257,16 +261,7 @@ fn plan_of(args: &AwfyArgs) -> SetupResult<Plan> {
             },
         })
         .collect();
-    for setting in &args.inner {
-        let (name, value) = setting
-            .split_once('=')
-            .ok_or_else(|| format!("--inner takes NAME=N, not `{setting}`"))?;
-        suite::find(name).ok_or_else(|| unknown_benchmark(name))?;
-        let inner: u64 = value
-            .parse()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("--inner {name}: `{value}` is not a positive integer"))?;
+    for (name, inner) in parse_inner(&args.inner)? {
         match jobs.iter_mut().find(|j| j.benchmark == name) {
             Some(job) => job.inner = inner,
             None => {
@@ -554,6 +549,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--inner NAME=N,…` settings, each checked: a known benchmark and a positive count.
+fn parse_inner(settings: &[String]) -> Result<Vec<(String, u64)>, String> {
+    settings
+        .iter()
+        .map(|setting| {
+            let (name, value) = setting
+                .split_once('=')
+                .ok_or_else(|| format!("--inner takes NAME=N, not `{setting}`"))?;
+            suite::find(name).ok_or_else(|| unknown_benchmark(name))?;
+            let inner: u64 =
+                value.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("--inner {name}: `{value}` is not a positive integer")
+                })?;
+            Ok((name.to_string(), inner))
+        })
+        .collect()
+}
+
+/// The dispatch experiment's inner counts where the smallest verifying one does almost no
+/// work (Mandelbrot and NBody verify only at 1 and at their interpreter values).
+const DISPATCH_INNER: [(&str, u64); 3] =
+    [("Mandelbrot", 500), ("NBody", 250_000), ("DeltaBlue", 200)];
+
 fn run_dispatch(args: &DispatchArgs) -> ExitCode {
     use measurements::dispatch;
     let fail = |message: String| {
@@ -629,8 +647,27 @@ fn run_dispatch(args: &DispatchArgs) -> ExitCode {
     let mut benchmarks = Vec::new();
     for b in measurements::suite::BENCHMARKS {
         if args.benchmarks.is_empty() || args.benchmarks.iter().any(|n| n == b.name) {
-            benchmarks.push((b.name.to_string(), b.quick_inner));
+            let inner = DISPATCH_INNER
+                .iter()
+                .find(|(n, _)| *n == b.name)
+                .map_or(b.quick_inner, |(_, i)| *i);
+            benchmarks.push((b.name.to_string(), inner));
         }
+    }
+    match parse_inner(&args.inner) {
+        Ok(settings) => {
+            for (name, inner) in settings {
+                match benchmarks.iter_mut().find(|(n, _)| *n == name) {
+                    Some(b) => b.1 = inner,
+                    None => {
+                        return fail(format!(
+                            "--inner {name}: {name} is not among the benchmarks"
+                        ))
+                    }
+                }
+            }
+        }
+        Err(e) => return fail(e),
     }
     if let Some(unknown) = args
         .benchmarks

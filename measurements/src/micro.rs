@@ -13,8 +13,7 @@
 //! difference is subtracted. Must never: report a count of a
 //! process that failed or whose program did not verify its result.
 //!
-//! Counting goes through a small private callgrind driver ([`callgrind_instructions`]);
-//! it should be replaced by the shared counters module once that exists.
+//! Counting goes through the shared callgrind driver (`counters::callgrind`).
 
 use std::fmt::Write as _;
 use std::io;
@@ -22,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
+
+use crate::counters::callgrind::Callgrind;
 
 /// One operation on one engine: the raw counts and the derived cost.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,48 +96,26 @@ pub fn som_command(
     c
 }
 
-/// The total from callgrind's `Collected : N` line on stderr (`--verbose` not needed).
-pub fn parse_collected(stderr: &str) -> Option<u64> {
-    stderr.lines().find_map(|line| {
-        let rest = line.split_once("Collected :")?.1;
-        rest.trim().parse().ok()
-    })
-}
-
-/// Runs `command` under `valgrind --tool=callgrind` and returns its exact instruction count
-/// (all threads). The program must exit with status 0 and print its `: ok` line.
-// TODO: switch to the shared callgrind driver (`measurements::counters`) when it lands.
+/// Runs `command` under callgrind (the shared driver, whole process) and returns its exact
+/// instruction count. The program must exit with status 0 and print its `: ok` line.
 fn callgrind_instructions(valgrind: &Path, command: &Command) -> Result<u64, String> {
-    let out_file = tempfile_path();
-    let mut c = Command::new(valgrind);
-    c.arg("--tool=callgrind")
-        .arg(format!("--callgrind-out-file={}", out_file.display()))
-        .arg(command.get_program())
-        .args(command.get_args());
-    let shown = format!("{c:?}");
-    let output = c
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", valgrind.display()))?;
-    let _ = std::fs::remove_file(&out_file);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() || !stdout.contains(": ok") {
-        return Err(format!(
-            "{shown} failed ({}):\n{stdout}{stderr}",
-            output.status
-        ));
+    let program = command.get_program().to_string_lossy().into_owned();
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let shown = format!("{program} {}", args.join(" "));
+    let run = Callgrind {
+        valgrind: valgrind.to_path_buf(),
+        collect_atstart: true,
+        ..Callgrind::default()
     }
-    parse_collected(&stderr).ok_or_else(|| format!("{shown}: no `Collected :` line in:\n{stderr}"))
-}
-
-fn tempfile_path() -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    std::env::temp_dir().join(format!(
-        "somlab-micro-{}-{}.callgrind",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ))
+    .run(&program, &args)
+    .map_err(|e| format!("{shown}: {e}"))?;
+    if !run.success || !run.stdout.contains(": ok") {
+        return Err(format!("{shown} failed:\n{}{}", run.stdout, run.stderr));
+    }
+    Ok(run.total())
 }
 
 /// Runs every operation on every engine at k and 2k; `progress` is told about each row.
@@ -267,15 +246,6 @@ mod tests {
             instructions_per_op((2_000_000, 2_001_500), (7, 7), 10, 100),
             1.5
         );
-    }
-
-    #[test]
-    fn collected_line_is_parsed() {
-        let stderr = "==123== Callgrind, a call-graph generating cache profiler\n\
-                      ==123== \n==123== Events    : Ir\n==123== Collected : 48213977\n\
-                      ==123== \n==123== I   refs:      48,213,977\n";
-        assert_eq!(parse_collected(stderr), Some(48_213_977));
-        assert_eq!(parse_collected("==1== I   refs: 5\n"), None);
     }
 
     #[test]

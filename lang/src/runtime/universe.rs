@@ -128,7 +128,7 @@ pub struct Universe {
     /// Maps an engine's recorded code position to a source line (set by engines with a pc).
     pub pc_to_line: fn(&'static Method, u32) -> u32,
     /// Classes being loaded right now (to report cyclic superclass chains).
-    pub(crate) loading: std::collections::HashSet<String>,
+    pub(crate) loading: std::collections::HashSet<String, Fixed>,
     random_state: u64,
     identity_hash_state: u32,
 }
