@@ -6,13 +6,14 @@
 pub mod cse;
 pub mod dce;
 pub mod fold;
+pub mod loads;
 
 use crate::ir::Trace;
 
-/// Runs every pass: folding first (it exposes identical instructions), then CSE, then the
-/// removal of what became dead.
+/// Runs every pass: folding first (it exposes identical instructions), then CSE, redundant
+/// loads, and last the removal of what became dead.
 pub fn optimize(trace: &Trace) -> Trace {
-    dce::dce(&cse::cse(&fold::fold(trace)))
+    dce::dce(&loads::loads(&cse::cse(&fold::fold(trace))))
 }
 
 /// Test helper: runs `pass` on the trace `input` and compares the result, which must be
