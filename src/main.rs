@@ -68,6 +68,12 @@ struct Cli {
     #[arg(long)]
     gc_stats: bool,
 
+    /// `system time` and `system ticks` advance by one microsecond per call instead of
+    /// following the clock, so the program's behaviour and output (benchmark times!) do not
+    /// depend on timing and exact instruction counts reproduce.
+    #[arg(long)]
+    fixed_clock: bool,
+
     /// Write execution counts (CSV) to FILE at exit: per bytecode and bytecode pair with
     /// `--engine bc`, per AST node kind with `--engine ast` (needs a build with
     /// `--features dispatch-counts`).
@@ -224,6 +230,7 @@ fn main() -> ExitCode {
         classpath,
         gc,
         gc_stats: cli.gc_stats,
+        fixed_clock: cli.fixed_clock,
         disassemble: cli.dump && matches!(engine, EngineKind::Bc),
         count_dispatch: cli.count_dispatch.clone(),
         callgrind_region: cli.callgrind_region,
@@ -256,6 +263,7 @@ struct RunOptions {
     classpath: Vec<PathBuf>,
     gc: GcConfig,
     gc_stats: bool,
+    fixed_clock: bool,
     /// Print the bytecode of the program's class first (`-d` with `--engine bc`).
     disassemble: bool,
     count_dispatch: Option<PathBuf>,
@@ -269,12 +277,20 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
         classpath,
         gc,
         gc_stats,
+        fixed_clock,
         disassemble,
         count_dispatch,
         callgrind_region,
     } = options;
     let _ = &count_dispatch; // used only with the dispatch-counts feature
-    let u = Universe::new(classpath, gc, Options { gc_stats });
+    let u = Universe::new(
+        classpath,
+        gc,
+        Options {
+            gc_stats,
+            fixed_clock,
+        },
+    );
     let (outcome, mut u) = match engine {
         EngineKind::Ast => {
             let mut e = ast_interp::AstEngine::new(u, AST_RECURSION_BUDGET);

@@ -142,3 +142,25 @@ fn dispatch_needs_the_bytecode_engine() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// `--fixed-clock`: `system ticks` counts reads, one microsecond each, so a program's output
+/// cannot depend on timing.
+#[test]
+fn fixed_clock_advances_one_microsecond_per_read() {
+    let dir = std::env::temp_dir().join(format!("somlab-clock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("Clock.som");
+    std::fs::write(
+        &file,
+        "Clock = ( run = ( | a b | a := system ticks. b := system ticks. a println. b println ) )\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_som"))
+        .arg("--fixed-clock")
+        .arg(&file)
+        .output()
+        .expect("som runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n1\n");
+}

@@ -34,7 +34,7 @@ fn universe(nursery_bytes: usize, stress: bool) -> Universe {
             nursery_bytes,
             stress,
         },
-        Options { gc_stats: false },
+        Options::default(),
     )
 }
 

@@ -493,6 +493,11 @@ fn execution_counts(
 
 static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// The `som` options of every measured run: a clock that does not depend on timing (the
+/// harness prints run times; their digits would change the counts), so that every count
+/// reproduces exactly.
+const EXACT: [&str; 1] = ["--fixed-clock"];
+
 /// Runs the whole experiment; `progress` hears one line per finished measurement.
 pub fn run(plan: &DispatchPlan, mut progress: impl FnMut(&str)) -> Result<DispatchResult, String> {
     let mut statics = Vec::new();
@@ -517,7 +522,8 @@ pub fn run(plan: &DispatchPlan, mut progress: impl FnMut(&str)) -> Result<Dispat
     for operation in &plan.operations {
         for config in &plan.micro_configs {
             let args = |k: u64| -> Vec<String> {
-                let mut a: Vec<String> = config.som_args.iter().map(|s| s.to_string()).collect();
+                let mut a: Vec<String> = EXACT.iter().map(|s| s.to_string()).collect();
+                a.extend(config.som_args.iter().map(|s| s.to_string()));
                 a.push(
                     plan.micro_dir
                         .join(format!("{operation}.som"))
@@ -529,9 +535,15 @@ pub fn run(plan: &DispatchPlan, mut progress: impl FnMut(&str)) -> Result<Dispat
                 a
             };
             let at = addresses(config);
-            let (instructions_k, by_k) = callgrind_by_address(&plan.som, &args(plan.k), false)?;
+            let with_region = |k: u64| {
+                let mut a = vec!["--callgrind-region".to_string()];
+                a.extend(args(k));
+                a
+            };
+            let (instructions_k, by_k) =
+                callgrind_by_address(&plan.som, &with_region(plan.k), true)?;
             let (instructions_2k, by_2k) =
-                callgrind_by_address(&plan.som, &args(2 * plan.k), false)?;
+                callgrind_by_address(&plan.som, &with_region(2 * plan.k), true)?;
             let (executions_k, _) = execution_counts(&plan.counting_som, &args(plan.k))?;
             let (executions_2k, _) = execution_counts(&plan.counting_som, &args(2 * plan.k))?;
             let row = MicroDispatchRow {
@@ -567,7 +579,8 @@ pub fn run(plan: &DispatchPlan, mut progress: impl FnMut(&str)) -> Result<Dispat
                 .iter()
                 .map(|p| p.to_string_lossy().into_owned())
                 .collect();
-            let mut args: Vec<String> = config.som_args.iter().map(|s| s.to_string()).collect();
+            let mut args: Vec<String> = EXACT.iter().map(|s| s.to_string()).collect();
+            args.extend(config.som_args.iter().map(|s| s.to_string()));
             args.extend(["-cp".to_string(), cp.join(":")]);
             args.push(
                 crate::suite::harness(&plan.awfy_dir)

@@ -27,7 +27,7 @@ pub fn engine() -> BcEngine {
 
 /// An engine over a universe with `classpath`, bootstrap classes loaded.
 pub fn engine_with(classpath: Vec<PathBuf>) -> BcEngine {
-    let u = Universe::new(classpath, GcConfig::default(), Options { gc_stats: false });
+    let u = Universe::new(classpath, GcConfig::default(), Options::default());
     let mut e = BcEngine::new(u);
     e.u.load_bootstrap_classes()
         .unwrap_or_else(|err| panic!("bootstrap: {}", describe(&err)));

@@ -98,8 +98,13 @@ pub const NO_PC: u32 = u32::MAX;
 /// least 10 000); one more is the SOM error "stack exhausted".
 pub const MAX_ACTIVATIONS: usize = 100_000;
 
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
     pub gc_stats: bool,
+    /// `system time` and `system ticks` read a counter that advances by one microsecond per
+    /// read instead of the clock, so that nothing a program does depends on timing: exact
+    /// instruction counts then reproduce (`som --fixed-clock`).
+    pub fixed_clock: bool,
 }
 
 pub struct Universe {
@@ -124,6 +129,8 @@ pub struct Universe {
     pub method_epoch: Cell<u64>,
     pub out: std::io::BufWriter<std::io::Stdout>,
     pub start: Instant,
+    /// With `Options::fixed_clock`: the microseconds the next clock read answers.
+    fixed_clock: Option<Cell<u64>>,
     pub options: Options,
     /// Maps an engine's recorded code position to a source line (set by engines with a pc).
     pub pc_to_line: fn(&'static Method, u32) -> u32,
@@ -249,6 +256,7 @@ impl Universe {
             method_epoch: Cell::new(0),
             out: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()),
             start: Instant::now(),
+            fixed_clock: options.fixed_clock.then(|| Cell::new(0)),
             options,
             pc_to_line: |_, pc| pc,
             loading: Default::default(),
@@ -791,7 +799,15 @@ impl Universe {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 1
     }
 
+    /// Microseconds since start-up (or, with a fixed clock, the number of earlier reads).
     pub fn elapsed_micros(&self) -> u64 {
-        self.start.elapsed().as_micros() as u64
+        match &self.fixed_clock {
+            Some(reads) => {
+                let t = reads.get();
+                reads.set(t + 1);
+                t
+            }
+            None => self.start.elapsed().as_micros() as u64,
+        }
     }
 }
