@@ -1,6 +1,7 @@
 //! The tracing JIT both engines feed: a typed SSA trace IR (`ir`), its text form (`text`:
 //! printer and parser, so that passes are tested as IR in, IR out), and the optimizer passes
-//! (`opt`), each in its own module.
+//! (`opt`), each in its own module; the `recorder` that engines and the runtime write traces
+//! with.
 //!
 //! Owns: everything about traces once recorded — what an operation means, how a trace is
 //! written down, and how it is rewritten. Must never: know which engine recorded a trace (a
@@ -9,4 +10,5 @@
 
 pub mod ir;
 pub mod opt;
+pub mod recorder;
 pub mod text;
