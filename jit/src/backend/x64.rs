@@ -1,0 +1,347 @@
+//! x86-64 code for a trace, through dynasmrt.
+//!
+//! Owns: the instruction selection for every supported IR operation, the frame (every value
+//! in its own 8-byte stack slot, `rbx` holding the context), guard exits (one stub per
+//! snapshot writing its values to the exit buffer), the loop's back edge (phis as a parallel
+//! copy, then the safepoint check) and the value encodings the code relies on: small
+//! integers are `(i << 1) | 1`, a `bool` is 0 or 1. Must never: emit code for an operation it
+//! does not fully implement — it refuses the trace instead.
+
+use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
+
+use super::{BackendError, CompiledTrace};
+use crate::ir::{Op, Trace, Type};
+
+const CTX_SLOTS: i32 = 0;
+const CTX_EXIT_VALUES: i32 = 8;
+const CTX_SAFEPOINT: i32 = 16;
+
+/// The stack slot of value `i`.
+fn slot(i: usize) -> i32 {
+    (8 * i) as i32
+}
+
+/// Compiles `trace`; `loop_snapshot` is where a safepoint request at the back edge leaves (its
+/// values must be the loop-carried ones, which at that point hold the next iteration's start).
+pub fn compile(trace: &Trace, loop_snapshot: Option<u32>) -> Result<CompiledTrace, BackendError> {
+    trace
+        .check()
+        .map_err(|_| BackendError::Unsupported("an ill-formed trace"))?;
+    let n = trace.insts.len();
+    let phis: Vec<(usize, usize)> = trace
+        .insts
+        .iter()
+        .filter(|i| i.op == Op::Phi)
+        .map(|i| (i.args[0].0 as usize, i.args[1].0 as usize))
+        .collect();
+    // Values, then the phis' temporaries; a multiple of 16 keeps calls aligned later.
+    let frame = ((8 * (n + phis.len())).div_ceil(16) * 16) as i32;
+    let temp = |k: usize| slot(n + k);
+
+    let mut ops =
+        dynasmrt::x64::Assembler::new().map_err(|e| BackendError::Assembler(e.to_string()))?;
+    let exits: Vec<dynasmrt::DynamicLabel> = trace
+        .snapshots
+        .iter()
+        .map(|_| ops.new_dynamic_label())
+        .collect();
+    let loop_label = ops.new_dynamic_label();
+    let epilogue = ops.new_dynamic_label();
+    let entry = ops.offset();
+    // rbx: the context. After the return address and three pushes rsp is 16-aligned again.
+    dynasm!(ops
+        ; .arch x64
+        ; push rbx
+        ; push rbp
+        ; push r12
+        ; sub rsp, frame
+        ; mov rbx, rdi
+    );
+    let mut slots_read = 0;
+    for (i, inst) in trace.insts.iter().enumerate() {
+        let a = |k: usize| slot(inst.args[k].0 as usize);
+        let r = slot(i);
+        let exit = inst.snapshot.map(|s| exits[s.0 as usize]);
+        let need_exit = || exit.ok_or(BackendError::Unsupported("a guard without a snapshot"));
+        match inst.op {
+            Op::ConstInt | Op::ConstRef | Op::ConstDouble => {
+                dynasm!(ops ; .arch x64 ; mov rax, QWORD inst.imm ; mov [rsp + r], rax);
+            }
+            Op::Input => {
+                let s = inst.imm as i32;
+                slots_read = slots_read.max(inst.imm as usize + 1);
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rcx, [rbx + CTX_SLOTS]
+                    ; mov rax, [rcx + 8 * s]
+                    ; mov [rsp + r], rax
+                );
+            }
+            Op::GuardInt => {
+                let e = need_exit()?;
+                dynasm!(ops ; .arch x64 ; test BYTE [rsp + a(0)], 1 ; jz =>e);
+            }
+            Op::GuardTrue | Op::GuardFalse => {
+                let e = need_exit()?;
+                dynasm!(ops ; .arch x64 ; cmp QWORD [rsp + a(0)], 0);
+                if inst.op == Op::GuardTrue {
+                    dynasm!(ops ; .arch x64 ; je =>e);
+                } else {
+                    dynasm!(ops ; .arch x64 ; jne =>e);
+                }
+            }
+            Op::GuardSame => {
+                let e = need_exit()?;
+                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)] ; cmp rax, [rsp + a(1)] ; jne =>e);
+            }
+            Op::UnboxInt => {
+                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)] ; sar rax, 1 ; mov [rsp + r], rax);
+            }
+            Op::BoxInt => {
+                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)] ; lea rax, [rax + rax + 1] ; mov [rsp + r], rax);
+            }
+            Op::AddOv | Op::SubOv | Op::MulOv => {
+                let e = need_exit()?;
+                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)]);
+                match inst.op {
+                    Op::AddOv => dynasm!(ops ; .arch x64 ; add rax, [rsp + a(1)]),
+                    Op::SubOv => dynasm!(ops ; .arch x64 ; sub rax, [rsp + a(1)]),
+                    _ => dynasm!(ops ; .arch x64 ; imul rax, [rsp + a(1)]),
+                }
+                // Overflow of 64 bits, then of the 63 bits of a small integer (doubling
+                // overflows exactly when the value is outside them).
+                dynasm!(ops
+                    ; .arch x64
+                    ; jo =>e
+                    ; mov rcx, rax
+                    ; add rcx, rcx
+                    ; jo =>e
+                    ; mov [rsp + r], rax
+                );
+            }
+            Op::AddDouble | Op::SubDouble | Op::MulDouble | Op::DivDouble => {
+                dynasm!(ops ; .arch x64 ; movsd xmm0, [rsp + a(0)]);
+                match inst.op {
+                    Op::AddDouble => dynasm!(ops ; .arch x64 ; addsd xmm0, [rsp + a(1)]),
+                    Op::SubDouble => dynasm!(ops ; .arch x64 ; subsd xmm0, [rsp + a(1)]),
+                    Op::MulDouble => dynasm!(ops ; .arch x64 ; mulsd xmm0, [rsp + a(1)]),
+                    _ => dynasm!(ops ; .arch x64 ; divsd xmm0, [rsp + a(1)]),
+                }
+                dynasm!(ops ; .arch x64 ; movsd [rsp + r], xmm0);
+            }
+            Op::LtInt | Op::LeInt | Op::EqInt => {
+                dynasm!(ops ; .arch x64 ; xor ecx, ecx ; mov rax, [rsp + a(0)] ; cmp rax, [rsp + a(1)]);
+                match inst.op {
+                    Op::LtInt => dynasm!(ops ; .arch x64 ; setl cl),
+                    Op::LeInt => dynasm!(ops ; .arch x64 ; setle cl),
+                    _ => dynasm!(ops ; .arch x64 ; sete cl),
+                }
+                dynasm!(ops ; .arch x64 ; mov [rsp + r], rcx);
+            }
+            Op::LtDouble | Op::LeDouble => {
+                // a < b is b > a: `seta` after comparing b with a is 0 when unordered (NaN).
+                dynasm!(ops ; .arch x64 ; xor ecx, ecx ; movsd xmm0, [rsp + a(1)] ; ucomisd xmm0, [rsp + a(0)]);
+                if inst.op == Op::LtDouble {
+                    dynasm!(ops ; .arch x64 ; seta cl);
+                } else {
+                    dynasm!(ops ; .arch x64 ; setae cl);
+                }
+                dynasm!(ops ; .arch x64 ; mov [rsp + r], rcx);
+            }
+            Op::EqDouble => {
+                dynasm!(ops
+                    ; .arch x64
+                    ; movsd xmm0, [rsp + a(0)]
+                    ; ucomisd xmm0, [rsp + a(1)]
+                    ; sete al
+                    ; setnp cl
+                    ; and al, cl
+                    ; movzx eax, al
+                    ; mov [rsp + r], rax
+                );
+            }
+            Op::Loop => {
+                dynasm!(ops ; .arch x64 ; =>loop_label);
+            }
+            Op::Phi => {} // all phis are copied together at the jump
+            Op::Jump => {
+                for (k, (_, right)) in phis.iter().enumerate() {
+                    dynasm!(ops ; .arch x64 ; mov rax, [rsp + slot(*right)] ; mov [rsp + temp(k)], rax);
+                }
+                for (k, (left, _)) in phis.iter().enumerate() {
+                    dynasm!(ops ; .arch x64 ; mov rax, [rsp + temp(k)] ; mov [rsp + slot(*left)], rax);
+                }
+                if let Some(s) = loop_snapshot {
+                    let e = exits[s as usize];
+                    dynasm!(ops
+                        ; .arch x64
+                        ; mov rax, [rbx + CTX_SAFEPOINT]
+                        ; cmp BYTE [rax], 0
+                        ; jne =>e
+                    );
+                }
+                dynasm!(ops ; .arch x64 ; jmp =>loop_label);
+            }
+            op => return Err(BackendError::Unsupported(op.mnemonic())),
+        }
+    }
+    // Only loops are compiled: a trace without one would fall off its end.
+    if trace.loop_index().is_none() {
+        return Err(BackendError::Unsupported("a trace without a loop"));
+    }
+    let mut snapshot_shapes = Vec::new();
+    let mut exit_size = 0;
+    for (s, snapshot) in trace.snapshots.iter().enumerate() {
+        dynasm!(ops ; .arch x64 ; =>exits[s] ; mov rcx, [rbx + CTX_EXIT_VALUES]);
+        let mut k = 0i32;
+        for frame in &snapshot.frames {
+            for v in &frame.slots {
+                if trace.type_of(*v) != Type::Ref {
+                    return Err(BackendError::Unsupported(
+                        "a snapshot value that is not a tagged value",
+                    ));
+                }
+                dynasm!(ops ; .arch x64 ; mov rax, [rsp + slot(v.0 as usize)] ; mov [rcx + 8 * k], rax);
+                k += 1;
+            }
+        }
+        exit_size = exit_size.max(k as usize);
+        snapshot_shapes.push(snapshot.frames.iter().map(|f| f.slots.len()).collect());
+        dynasm!(ops ; .arch x64 ; mov eax, s as i32 ; jmp =>epilogue);
+    }
+    dynasm!(ops
+        ; .arch x64
+        ; =>epilogue
+        ; add rsp, frame
+        ; pop r12
+        ; pop rbp
+        ; pop rbx
+        ; ret
+    );
+    let code = ops
+        .finalize()
+        .map_err(|_| BackendError::Assembler("finalizing the code".into()))?;
+    Ok(CompiledTrace {
+        code,
+        entry,
+        slots_read,
+        exit_size,
+        snapshot_shapes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::compile;
+    use crate::text::parse;
+
+    fn int(i: i64) -> u64 {
+        ((i << 1) | 1) as u64
+    }
+
+    /// `[i < n] whileTrue: [i := i + 1]` on slots 1 (i) and 2 (n).
+    const COUNT: &str = "\
+%0 = input #1
+%1 = input #2
+%2 = const_int #1
+loop
+guard_int %0 @0
+%5 = unbox_int %0
+guard_int %1 @0
+%7 = unbox_int %1
+%8 = lt_int %5 %7
+guard_true %8 @0
+%10 = add_ov %5 %2 @0
+%11 = box_int %10
+phi %0 %11
+jump
+@0: 0x100 [0] %0 %1
+";
+
+    #[test]
+    fn a_counting_loop_runs_to_its_exit() {
+        let code = compile(&parse(COUNT).unwrap(), None).unwrap();
+        let mut slots = vec![0, int(3), int(1000)];
+        let mut exit = Vec::new();
+        let e = code.run(&mut slots, &mut exit, &Cell::new(0));
+        assert_eq!(e.snapshot, 0);
+        assert_eq!(exit, vec![int(1000), int(1000)]);
+        assert_eq!(code.frame_sizes(0), &[2]);
+    }
+
+    #[test]
+    fn a_type_guard_leaves_at_once() {
+        let code = compile(&parse(COUNT).unwrap(), None).unwrap();
+        let not_an_int = 0x1000u64; // a pointer
+        let mut slots = vec![0, not_an_int, int(5)];
+        let mut exit = Vec::new();
+        assert_eq!(code.run(&mut slots, &mut exit, &Cell::new(0)).snapshot, 0);
+        assert_eq!(exit, vec![not_an_int, int(5)]);
+    }
+
+    #[test]
+    fn overflow_out_of_the_small_integers_leaves_before_the_add() {
+        let max = crate::ir::SMALL_INT_MAX;
+        let code = compile(&parse(COUNT).unwrap(), None).unwrap();
+        let mut slots = vec![0, int(max - 2), int(max)];
+        let mut exit = Vec::new();
+        code.run(&mut slots, &mut exit, &Cell::new(0));
+        // i went max-2 → max-1, then max-1 + 1 = max fits, then i = max is not < n: exit with
+        // i = max. With n beyond the small integers it would have overflowed instead.
+        assert_eq!(exit, vec![int(max), int(max)]);
+    }
+
+    #[test]
+    fn a_safepoint_request_leaves_at_the_back_edge() {
+        let text = format!("{COUNT}@1: 0x100 [9] %0 %1\n");
+        let code = compile(&parse(&text).unwrap(), Some(1)).unwrap();
+        let mut slots = vec![0, int(0), int(1000)];
+        let mut exit = Vec::new();
+        let e = code.run(&mut slots, &mut exit, &Cell::new(1));
+        // One iteration ran, then the back edge saw the request.
+        assert_eq!(e.snapshot, 1);
+        assert_eq!(exit, vec![int(1), int(1000)]);
+    }
+
+    #[test]
+    fn doubles_and_their_comparisons() {
+        // x := x * 1.5 while x < 100.0, x an unboxed double carried by a phi; an integer
+        // counter (tagged, so that the snapshot can hold it) counts the iterations.
+        let text = "\
+%0 = input #0
+%1 = const_double 1.5
+%2 = const_double 100.0
+%3 = const_double 1.0
+%4 = const_int #1
+loop
+%6 = mul_double %3 %1
+%7 = lt_double %6 %2
+guard_true %7 @0
+guard_int %0 @0
+%10 = unbox_int %0
+%11 = add_ov %10 %4 @0
+%12 = box_int %11
+phi %3 %6
+phi %0 %12
+jump
+@0: 0x1 [0] %0
+";
+        let code = compile(&parse(text).unwrap(), None).unwrap();
+        let mut slots = vec![int(0)];
+        let mut exit = Vec::new();
+        code.run(&mut slots, &mut exit, &Cell::new(0));
+        // 1.5^k < 100 for k = 1..=11, so 11 iterations complete.
+        assert_eq!(exit, vec![int(11)]);
+    }
+
+    #[test]
+    fn unsupported_operations_are_refused() {
+        let text = "%0 = input #0\nloop\n%2 = load_field %0 #1\njump\n";
+        assert_eq!(
+            compile(&parse(text).unwrap(), None).err(),
+            Some(super::BackendError::Unsupported("load_field"))
+        );
+    }
+}
