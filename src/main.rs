@@ -68,6 +68,21 @@ struct Cli {
     #[arg(long)]
     gc_stats: bool,
 
+    /// Compile hot loops with the tracing JIT (so far: the bytecode engine, loops of
+    /// small-integer arithmetic; other loops are counted as aborts in --jit-summary).
+    #[arg(long)]
+    jit: bool,
+
+    /// Loop iterations before the JIT records a loop.
+    #[arg(long, value_name = "N", default_value_t = lang::tracing::JitOptions::default().threshold,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    jit_threshold: u32,
+
+    /// Print what the JIT did on stderr at exit: loops recorded and compiled, IR before and
+    /// after optimization, guards, aborts by reason, time spent.
+    #[arg(long)]
+    jit_summary: bool,
+
     /// `system time` and `system ticks` advance by one microsecond per call instead of
     /// following the clock, so the program's behaviour and output (benchmark times!) do not
     /// depend on timing and exact instruction counts reproduce.
@@ -231,6 +246,12 @@ fn main() -> ExitCode {
         gc,
         gc_stats: cli.gc_stats,
         fixed_clock: cli.fixed_clock,
+        jit: lang::tracing::JitOptions {
+            enabled: cli.jit,
+            threshold: cli.jit_threshold,
+            ..Default::default()
+        },
+        jit_summary: cli.jit_summary,
         disassemble: cli.dump && matches!(engine, EngineKind::Bc),
         count_dispatch: cli.count_dispatch.clone(),
         callgrind_region: cli.callgrind_region,
@@ -264,6 +285,8 @@ struct RunOptions {
     gc: GcConfig,
     gc_stats: bool,
     fixed_clock: bool,
+    jit: lang::tracing::JitOptions,
+    jit_summary: bool,
     /// Print the bytecode of the program's class first (`-d` with `--engine bc`).
     disassemble: bool,
     count_dispatch: Option<PathBuf>,
@@ -278,6 +301,8 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
         gc,
         gc_stats,
         fixed_clock,
+        jit,
+        jit_summary,
         disassemble,
         count_dispatch,
         callgrind_region,
@@ -289,6 +314,7 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
         Options {
             gc_stats,
             fixed_clock,
+            jit,
         },
     );
     let (outcome, mut u) = match engine {
@@ -333,6 +359,9 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
     };
     if gc_stats {
         to_stderr(&u.heap.stats.report(u.heap.old_bytes()));
+    }
+    if jit_summary {
+        to_stderr(&u.jit_stats.report());
     }
     code
 }

@@ -108,6 +108,7 @@ pub fn compile(
         head_slot,
         max_stack: c.max_depth,
         line: code.line,
+        loops: Default::default(),
     })
 }
 

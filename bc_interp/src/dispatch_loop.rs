@@ -1,7 +1,7 @@
 //! The dispatch loops: fetch an instruction, advance `pc`, jump to its handler.
 //!
-//! Owns: the two dispatch variants `som --dispatch` chooses between, both generated from the
-//! one op-to-handler list in `handlers`:
+//! Owns: the two dispatch variants `som --dispatch` chooses between, and the loop that runs
+//! while the JIT records, all generated from the one op-to-handler list in `handlers`:
 //! - `match`: a central `match` on the opcode, every handler inlined into one function,
 //!   which LLVM compiles to a jump table and replicates at the end of each handler;
 //! - `table`: a table of handler functions indexed by opcode, one indirect call per
@@ -35,7 +35,7 @@ macro_rules! generate_dispatch_loops {
         impl BcEngine {
             /// The `match` variant. Runs until the activation at depth `self.entry` returns.
             #[inline(never)]
-            pub(crate) fn dispatch_loop_match(&mut self) -> Result<Value> {
+            pub(crate) fn dispatch_loop_match(&mut self) -> Result<LoopEnd> {
                 let mut r = self.top_regs();
                 loop {
                     // Only the opcode is fetched here: each handler loads its own operands
@@ -50,7 +50,8 @@ macro_rules! generate_dispatch_loops {
                     match flow {
                         Ok(Flow::Next) => r.pc += 1,
                         Ok(Flow::Goto) => {}
-                        Ok(Flow::Done(v)) => return Ok(v),
+                        Ok(Flow::Done(v)) => return Ok(LoopEnd::Returned(v)),
+                        Ok(Flow::Switch) => return Ok(self.hand_over(r.pc)),
                         Err(e) => return Err(e),
                     }
                 }
@@ -58,7 +59,7 @@ macro_rules! generate_dispatch_loops {
 
             /// The `table` variant: the same handlers, called through `HANDLERS`.
             #[inline(never)]
-            pub(crate) fn dispatch_loop_table(&mut self) -> Result<Value> {
+            pub(crate) fn dispatch_loop_table(&mut self) -> Result<LoopEnd> {
                 let mut r = self.top_regs();
                 loop {
                     let instr = r.instrs[r.pc];
@@ -67,7 +68,32 @@ macro_rules! generate_dispatch_loops {
                     match HANDLERS[instr.op as u8 as usize](self, &mut r, instr) {
                         Ok(Flow::Next) => r.pc += 1,
                         Ok(Flow::Goto) => {}
-                        Ok(Flow::Done(v)) => return Ok(v),
+                        Ok(Flow::Done(v)) => return Ok(LoopEnd::Returned(v)),
+                        Ok(Flow::Switch) => return Ok(self.hand_over(r.pc)),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+
+            /// The loop that records: each instruction is first written down as IR
+            /// (`record`), then executed by the same handlers. Hands back to the chosen
+            /// variant when the recording ends.
+            #[inline(never)]
+            pub(crate) fn dispatch_loop_recording(&mut self) -> Result<LoopEnd> {
+                let mut r = self.top_regs();
+                loop {
+                    let instr = r.instrs[r.pc];
+                    if !self.record(&r, instr) {
+                        return Ok(self.hand_over(r.pc));
+                    }
+                    let flow = match instr.op {
+                        $( Op::$op => self.$handler(&mut r, instr), )*
+                    };
+                    match flow {
+                        Ok(Flow::Next) => r.pc += 1,
+                        Ok(Flow::Goto) => {}
+                        Ok(Flow::Done(v)) => return Ok(LoopEnd::Returned(v)),
+                        Ok(Flow::Switch) => return Ok(self.hand_over(r.pc)),
                         Err(e) => return Err(e),
                     }
                 }
@@ -77,6 +103,14 @@ macro_rules! generate_dispatch_loops {
 }
 
 crate::with_handlers!(generate_dispatch_loops);
+
+/// Why a dispatch loop returned.
+pub(crate) enum LoopEnd {
+    /// The activation it was started for returned this value.
+    Returned(Value),
+    /// Another loop goes on (recording started or ended) at `BcEngine::resume_at`.
+    Switch,
+}
 
 impl BcEngine {
     /// The `table` entries that no op uses.

@@ -37,7 +37,8 @@ impl Regs {
         Ok(Flow::Goto)
     }
 
-    /// Continues `distance` instructions before the next one (a backward jump).
+    /// Continues `distance` instructions before the next one (a backward jump: a loop
+    /// header).
     #[inline(always)]
     fn backward(&mut self, distance: u16) -> Result<Flow> {
         self.pc = self.pc + 1 - distance as usize;
@@ -55,6 +56,8 @@ pub(crate) enum Flow {
     Goto,
     /// The activation the loop was started for has returned this value.
     Done(Value),
+    /// Hand over to the other dispatch loop (recording starts or ends) at `r.pc`.
+    Switch,
 }
 
 /// The signature every handler has, so that they can stand in a table.
@@ -126,6 +129,18 @@ impl BcEngine {
             return Ok(Flow::Goto);
         }
         Ok(Flow::Next)
+    }
+
+    /// After a back edge, at a loop header: with the JIT on, the loop may run as a trace or
+    /// be recorded.
+    #[inline(always)]
+    fn at_loop_header(&mut self, r: &mut Regs) -> Result<Flow> {
+        if self.u.options.jit.enabled {
+            let (flow, pc) = self.back_edge(r.code, r.fp, r.pc)?;
+            r.pc = pc;
+            return Ok(flow);
+        }
+        Ok(Flow::Goto)
     }
 
     /// Leaves the running activation with `v`: the run is over, or its caller goes on.
@@ -405,7 +420,8 @@ impl BcEngine {
     #[inline(always)]
     pub(crate) fn jump_back(&mut self, r: &mut Regs, i: Instr) -> Result<Flow> {
         self.u.safepoint();
-        r.backward(i.b)
+        r.backward(i.b)?;
+        self.at_loop_header(r)
     }
 
     /// `jump_if_true` and `jump_if_false`.
@@ -494,7 +510,8 @@ impl BcEngine {
         };
         self.u.stack[c] = next;
         self.u.safepoint();
-        r.backward(i.b)
+        r.backward(i.b)?;
+        self.at_loop_header(r)
     }
 
     #[inline(always)]

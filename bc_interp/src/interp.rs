@@ -17,6 +17,7 @@ use lang::runtime::universe::NO_PC;
 use lang::runtime::value::Value;
 
 use crate::bytecode::Op;
+use crate::dispatch_loop::LoopEnd;
 use crate::handlers::Regs;
 use crate::method::BcMethod;
 use crate::{BcEngine, Dispatch};
@@ -153,9 +154,23 @@ impl BcEngine {
     /// at start-up.
     fn run(&mut self, entry: usize) -> Result<Value> {
         let outer = std::mem::replace(&mut self.entry, entry);
-        let result = match self.dispatch {
-            Dispatch::Match => self.dispatch_loop_match(),
-            Dispatch::Table => self.dispatch_loop_table(),
+        let result = loop {
+            let end = if self.recording.is_some() {
+                self.dispatch_loop_recording()
+            } else {
+                match self.dispatch {
+                    Dispatch::Match => self.dispatch_loop_match(),
+                    Dispatch::Table => self.dispatch_loop_table(),
+                }
+            };
+            match end {
+                Ok(LoopEnd::Returned(v)) => break Ok(v),
+                Ok(LoopEnd::Switch) => continue,
+                Err(e) => {
+                    self.abandon_recording();
+                    break Err(e);
+                }
+            }
         };
         self.entry = outer;
         result
@@ -164,19 +179,26 @@ impl BcEngine {
     /// The registers of the activation on top: a new one starts at 0, a caller continues
     /// after the send it recorded.
     #[inline(always)]
-    pub(crate) fn top_regs(&self) -> Regs {
+    pub(crate) fn top_regs(&mut self) -> Regs {
         let f = *self.u.frames.last().expect("a frame to run");
         let code = self.compiled[f.method.engine_index.get() as usize - 1];
+        let pc = match self.resume_at.take() {
+            Some(pc) => pc,
+            None if f.pc == NO_PC => 0,
+            None => f.pc as usize + RESUME_AFTER_SEND,
+        };
         Regs {
             code,
             instrs: &code.code,
             fp: f.base,
-            pc: if f.pc == NO_PC {
-                0
-            } else {
-                f.pc as usize + RESUME_AFTER_SEND
-            },
+            pc,
         }
+    }
+
+    /// Ends a dispatch loop so that another continues at `r.pc`.
+    pub(crate) fn hand_over(&mut self, pc: usize) -> LoopEnd {
+        self.resume_at = Some(pc);
+        LoopEnd::Switch
     }
 
     /// The end of every send: runs the method found, or `doesNotUnderstand:arguments:`.

@@ -3,8 +3,9 @@
 //!
 //! Owns: the bytecode set (`bytecode`, one table), compiled methods (`method`), the compiler
 //! (`compiler`), the verifier (`verifier`), the interpreter (`interp`: activations and
-//! unwinding; `handlers`: one function per bytecode; `dispatch_loop`: the dispatch variants)
-//! and the disassembler (`disasm`). Must never: implement anything the AST engine needs too — values, lookup,
+//! unwinding; `handlers`: one function per bytecode; `dispatch_loop`: the dispatch variants),
+//! the JIT's hooks (`record`: hot loops, recording, entering traces) and the disassembler
+//! (`disasm`). Must never: implement anything the AST engine needs too — values, lookup,
 //! primitives, the GC, inlining decisions and error wording live in `lang`.
 
 pub mod bytecode;
@@ -16,6 +17,7 @@ mod dispatch_loop;
 mod handlers;
 mod interp;
 pub mod method;
+mod record;
 pub mod verifier;
 
 use lang::runtime::engine::{Engine, Result};
@@ -39,6 +41,11 @@ pub struct BcEngine {
     pub dispatch: Dispatch,
     /// The frame depth at which the running dispatch loop returns.
     entry: usize,
+    /// The loop iteration being recorded, if any (`record`).
+    recording: Option<lang::tracing::Recording>,
+    /// Where the next dispatch loop starts when one loop hands over to another mid-method
+    /// (entering or leaving recording): the pc of the instruction not yet executed.
+    resume_at: Option<usize>,
     /// Compiled methods, by `Method::engine_index - 1`.
     compiled: Vec<&'static method::BcMethod>,
     /// By primitive index: whether it is a block evaluation (`value`, `value:`,
@@ -75,6 +82,8 @@ impl BcEngine {
             u,
             dispatch: Dispatch::default(),
             entry: 0,
+            recording: None,
+            resume_at: None,
             compiled: Vec::new(),
             #[cfg(feature = "dispatch-counts")]
             counts: Default::default(),

@@ -46,6 +46,8 @@ pub struct BcMethod {
     /// The deepest the operand stack gets above the frame slots.
     pub max_stack: usize,
     pub line: u32,
+    /// The JIT's state of each loop, by header pc (created at the first back edge).
+    pub loops: std::cell::RefCell<std::collections::HashMap<usize, lang::tracing::LoopState>>,
 }
 
 impl BcMethod {

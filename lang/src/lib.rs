@@ -1,6 +1,6 @@
 //! `lang`: everything both SOM engines share — the front end, the runtime (values, objects,
 //! classes, the universe, class loading, message sending), the garbage collector, the
-//! primitives and the embedded core library.
+//! primitives, the embedded core library, and the runtime side of the tracing JIT (`tracing`).
 //!
 //! Must never: depend on an engine. Engines implement `runtime::engine::Engine`.
 
@@ -10,3 +10,4 @@ pub mod gc;
 pub mod primitives;
 pub mod runtime;
 pub mod syntax;
+pub mod tracing;

@@ -31,6 +31,19 @@ pub struct Config {
     pub som_args: &'static [&'static str],
     /// The function that holds its dispatch (demangled, without hash).
     pub function: &'static str,
+    /// Where its dispatch sequence starts.
+    pub start: SequenceStart,
+}
+
+/// Where a dispatch sequence starts; it always ends at the first indirect jump or call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SequenceStart {
+    /// The label most branches of the function go to (a dispatch loop's head).
+    LoopHead,
+    /// The basic block of the function's indirect call (a loop that calls its handlers).
+    CallBlock,
+    /// The function's entry (a recursive evaluator).
+    Entry,
 }
 
 pub const CONFIGS: [Config; 3] = [
@@ -38,16 +51,19 @@ pub const CONFIGS: [Config; 3] = [
         name: "bc",
         som_args: &["--engine", "bc", "--dispatch", "match"],
         function: "bc_interp::dispatch_loop::<impl bc_interp::BcEngine>::dispatch_loop_match",
+        start: SequenceStart::LoopHead,
     },
     Config {
         name: "bc-table",
         som_args: &["--engine", "bc", "--dispatch", "table"],
         function: "bc_interp::dispatch_loop::<impl bc_interp::BcEngine>::dispatch_loop_table",
+        start: SequenceStart::CallBlock,
     },
     Config {
         name: "ast",
         som_args: &["--engine", "ast"],
         function: "ast_interp::eval::<impl ast_interp::AstEngine>::eval",
+        start: SequenceStart::Entry,
     },
 ];
 
@@ -132,7 +148,7 @@ fn without_labels(text: &str) -> String {
 pub fn extract(binary: &Path, config: Config) -> Result<StaticDispatch, String> {
     let function = static_dispatch::load_function(binary, config.function)?;
     let listing = static_dispatch::disassemble(&function);
-    let sequence = dispatch_sequence(&listing, config.name == "ast")?;
+    let sequence = dispatch_sequence(&listing, config.start)?;
     Ok(StaticDispatch {
         config,
         listing,
@@ -152,18 +168,29 @@ fn near_target(insn: &Insn) -> Option<u64> {
     }
 }
 
-/// The dispatch sequence of a listing: from the loop head (or, `from_entry`, the function's
-/// entry) along the fall-through path to the first indirect jump or call, inclusive.
-/// The loop head is the instruction that most branches inside the function target.
-pub fn dispatch_sequence(listing: &Listing, from_entry: bool) -> Result<Vec<usize>, String> {
+/// The dispatch sequence of a listing: from `start` along the fall-through path to the first
+/// indirect jump or call, inclusive. The loop head is the instruction that most branches
+/// inside the function target.
+pub fn dispatch_sequence(listing: &Listing, start: SequenceStart) -> Result<Vec<usize>, String> {
     let insns = &listing.instructions;
     let index_of: BTreeMap<u64, usize> = insns
         .iter()
         .enumerate()
         .map(|(i, x)| (x.address, i))
         .collect();
-    let start = if from_entry {
+    let start = if start == SequenceStart::Entry {
         0
+    } else if start == SequenceStart::CallBlock {
+        let call = insns
+            .iter()
+            .position(|i| i.instruction.flow_control() == FlowControl::IndirectCall)
+            .ok_or_else(|| format!("{}: no indirect call", listing.name))?;
+        listing
+            .blocks
+            .iter()
+            .find(|b| b.start_index <= call && call <= b.end_index)
+            .map(|b| b.start_index)
+            .ok_or_else(|| format!("{}: the call is in no block", listing.name))?
     } else {
         let mut incoming: BTreeMap<usize, usize> = BTreeMap::new();
         for insn in insns {

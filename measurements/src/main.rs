@@ -18,6 +18,23 @@ use measurements::suite;
 
 /// somlab's benchmark runner: runs the Are We Fast Yet suite on the `som` binary, writes raw
 /// CSV (one row per iteration) and derives a summary from it.
+/// `print!` to stdout that ignores a closed pipe (`measurements disasm … | head`): output
+/// nobody reads is not an error, and must not be a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `println!` to stdout that ignores a closed pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "measurements", version, about)]
 struct Cli {
@@ -358,7 +375,7 @@ fn run_awfy(args: &AwfyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("{}", outcome.markdown);
+    outln!("{}", outcome.markdown);
     eprintln!(
         "raw data: {}\nsummary:  {}",
         outcome.csv.display(),
@@ -384,7 +401,7 @@ fn run_summarize(csvs: &[PathBuf], out: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    print!("{markdown}");
+    out!("{markdown}");
     let target = match (out, csvs) {
         (Some(out), _) => Some(out.to_path_buf()),
         (None, [csv]) => Some(machine::sibling(csv, "summary.md")),
@@ -471,7 +488,7 @@ fn run_micro(args: &MicroArgs) -> ExitCode {
         return fail(format!("{}: {e}", out.display()));
     }
     let markdown = micro::table(&rows, &units);
-    println!("{markdown}");
+    outln!("{markdown}");
     let summary = machine::sibling(&out, "summary.md");
     if let Err(e) = std::fs::write(&summary, &markdown) {
         return fail(format!("{}: {e}", summary.display()));
@@ -496,7 +513,7 @@ fn run_count(args: &CountArgs) -> ExitCode {
     };
     match counters::count_command(&args.command[0], &args.command[1..], &options) {
         Ok(counts) => {
-            print!("{}", counts.report());
+            out!("{}", counts.report());
             if counts.success {
                 ExitCode::SUCCESS
             } else {
@@ -518,12 +535,12 @@ fn run_disasm(args: &DisasmArgs) -> ExitCode {
     match static_dispatch::load_function(&binary, &args.symbol) {
         Ok(function) => {
             let listing = static_dispatch::disassemble(&function);
-            print!("{}", listing.to_text());
-            println!("; {}", listing.name);
-            println!("; instructions: {}", listing.instructions.len());
-            println!("; basic blocks: {}", listing.blocks.len());
+            out!("{}", listing.to_text());
+            outln!("; {}", listing.name);
+            outln!("; instructions: {}", listing.instructions.len());
+            outln!("; basic blocks: {}", listing.blocks.len());
             let jumps = static_dispatch::indirect_jumps(&listing).len();
-            println!("; indirect jumps: {jumps}");
+            outln!("; indirect jumps: {jumps}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -540,7 +557,7 @@ fn main() -> ExitCode {
         Cmd::Summarize { csv, out } => run_summarize(csv, out.as_deref()),
         Cmd::Micro(args) => run_micro(args),
         Cmd::Counters => {
-            print!("{}", counters::detect().report());
+            out!("{}", counters::detect().report());
             ExitCode::SUCCESS
         }
         Cmd::Count(args) => run_count(args),
@@ -715,7 +732,7 @@ fn run_dispatch(args: &DispatchArgs) -> ExitCode {
         }
     }
     let tables = result.tables();
-    println!("{tables}");
+    outln!("{tables}");
     let summary = PathBuf::from(format!("{}-summary.md", prefix.display()));
     if let Err(e) = std::fs::write(&summary, tables) {
         return fail(format!("{}: {e}", summary.display()));

@@ -12,6 +12,15 @@ pub const CONFIGURATIONS: &[&[&str]] = &[
     &["--engine", "bc"],
     &["--engine", "bc", "--gc-stress"],
     &["--engine", "bc", "--dispatch", "table"],
+    &["--engine", "bc", "--jit", "--jit-threshold", "1"],
+    &[
+        "--engine",
+        "bc",
+        "--jit",
+        "--jit-threshold",
+        "1",
+        "--gc-stress",
+    ],
 ];
 
 pub fn repo() -> PathBuf {

@@ -44,6 +44,8 @@ pub struct CompiledTrace {
     pub(crate) exit_size: usize,
     /// For each snapshot, how many values each of its frames holds (to split the exit values).
     pub(crate) snapshot_shapes: Vec<Vec<usize>>,
+    /// For each snapshot, the engine position of its innermost frame.
+    pub(crate) positions: Vec<Vec<u32>>,
 }
 
 impl CompiledTrace {
@@ -85,6 +87,12 @@ impl CompiledTrace {
         let size: usize = self.snapshot_shapes[snapshot as usize].iter().sum();
         exit_values.truncate(size);
         Exit { snapshot }
+    }
+
+    /// The engine position where execution resumes after leaving through `snapshot` (its
+    /// innermost frame's).
+    pub fn position(&self, snapshot: u32) -> &[u32] {
+        &self.positions[snapshot as usize]
     }
 
     /// The number of values of each frame of `snapshot`, outermost first.

@@ -227,6 +227,16 @@ pub fn compile(trace: &Trace, loop_snapshot: Option<u32>) -> Result<CompiledTrac
         slots_read,
         exit_size,
         snapshot_shapes,
+        positions: trace
+            .snapshots
+            .iter()
+            .map(|s| {
+                s.frames
+                    .last()
+                    .map(|f| f.position.clone())
+                    .unwrap_or_default()
+            })
+            .collect(),
     })
 }
 

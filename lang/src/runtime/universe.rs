@@ -105,6 +105,8 @@ pub struct Options {
     /// read instead of the clock, so that nothing a program does depends on timing: exact
     /// instruction counts then reproduce (`som --fixed-clock`).
     pub fixed_clock: bool,
+    /// The tracing JIT (`som --jit`, …).
+    pub jit: crate::tracing::JitOptions,
 }
 
 pub struct Universe {
@@ -132,6 +134,8 @@ pub struct Universe {
     /// With `Options::fixed_clock`: the microseconds the next clock read answers.
     fixed_clock: Option<Cell<u64>>,
     pub options: Options,
+    /// What the JIT did (`--jit-summary`).
+    pub jit_stats: crate::tracing::JitStats,
     /// Maps an engine's recorded code position to a source line (set by engines with a pc).
     pub pc_to_line: fn(&'static Method, u32) -> u32,
     /// Classes being loaded right now (to report cyclic superclass chains).
@@ -258,6 +262,7 @@ impl Universe {
             start: Instant::now(),
             fixed_clock: options.fixed_clock.then(|| Cell::new(0)),
             options,
+            jit_stats: Default::default(),
             pc_to_line: |_, pc| pc,
             loading: Default::default(),
             random_state: 0x2545_f491_4f6c_dd1d,

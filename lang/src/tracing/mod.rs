@@ -1,0 +1,74 @@
+//! The runtime's side of the tracing JIT, shared by both engines: options, statistics, the
+//! per-loop state (hotness counter, compiled trace, aborts), and the recording of runtime-level
+//! operations (slot reads and writes, small-integer arithmetic and comparisons, conditions)
+//! through `jit::recorder`.
+//!
+//! Owns: when a loop is hot, when it is blacklisted, what a recorded operation becomes in the
+//! IR, and how a recording becomes compiled code (optimize, then the backend), with the
+//! counts `--jit-summary` prints. Must never: know an engine's code positions beyond the
+//! opaque numbers it is given, or run machine code without `jit::backend`'s safe entry.
+
+pub mod recording;
+pub mod stats;
+
+use std::rc::Rc;
+
+pub use recording::{Recording, Shadow};
+pub use stats::JitStats;
+
+/// How the JIT behaves (`som --jit`, `--jit-threshold`).
+#[derive(Clone, Copy, Debug)]
+pub struct JitOptions {
+    pub enabled: bool,
+    /// Iterations of a loop before it is recorded.
+    pub threshold: u32,
+    /// The most IR instructions one recording may have.
+    pub max_trace: usize,
+    /// Aborted recordings of one loop after which it is never recorded again.
+    pub blacklist_after: u32,
+}
+
+impl Default for JitOptions {
+    fn default() -> Self {
+        JitOptions {
+            enabled: false,
+            threshold: 100,
+            max_trace: 4000,
+            blacklist_after: 5,
+        }
+    }
+}
+
+/// What the JIT knows about one loop (one header in one method).
+#[derive(Default)]
+pub struct LoopState {
+    /// Back edges taken since the last recording attempt.
+    pub count: u32,
+    pub trace: Option<Rc<jit::backend::CompiledTrace>>,
+    pub aborts: u32,
+    pub blacklisted: bool,
+}
+
+impl LoopState {
+    /// Counts a back edge; answers whether to record the loop now.
+    pub fn hot(&mut self, options: &JitOptions) -> bool {
+        if self.blacklisted || self.trace.is_some() {
+            return false;
+        }
+        self.count += 1;
+        if self.count >= options.threshold {
+            self.count = 0;
+            return true;
+        }
+        false
+    }
+
+    /// Counts an aborted recording (or a trace the backend refused).
+    pub fn aborted(&mut self, options: &JitOptions, stats: &mut JitStats) {
+        self.aborts += 1;
+        if self.aborts >= options.blacklist_after && !self.blacklisted {
+            self.blacklisted = true;
+            stats.blacklisted += 1;
+        }
+    }
+}

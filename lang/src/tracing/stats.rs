@@ -1,0 +1,67 @@
+//! What the JIT did, for `som --jit-summary`.
+//!
+//! Owns: the counters and times, and their report. Must never: influence a decision.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+#[derive(Default, Debug)]
+pub struct JitStats {
+    /// Recordings started.
+    pub recordings: u64,
+    /// Traces compiled to machine code.
+    pub compiled: u64,
+    pub ops_recorded: u64,
+    pub ops_optimized: u64,
+    pub guards: u64,
+    pub code_bytes: u64,
+    /// Aborted recordings (and traces the backend refused) by reason.
+    pub aborts: BTreeMap<String, u64>,
+    pub blacklisted: u64,
+    /// Times compiled code was entered, and left through a guard or a safepoint request.
+    pub entries: u64,
+    pub exits: u64,
+    pub tracing_time: Duration,
+    pub backend_time: Duration,
+}
+
+impl JitStats {
+    pub fn abort(&mut self, reason: String) {
+        *self.aborts.entry(reason).or_insert(0) += 1;
+    }
+
+    pub fn report(&self) -> String {
+        let mut out = String::from("JIT summary\n");
+        let _ = writeln!(out, "  loops recorded       {}", self.recordings);
+        let _ = writeln!(out, "  traces compiled      {}", self.compiled);
+        let _ = writeln!(
+            out,
+            "  IR instructions      {} recorded, {} after optimization",
+            self.ops_recorded, self.ops_optimized
+        );
+        let _ = writeln!(out, "  guards               {}", self.guards);
+        let _ = writeln!(out, "  machine code         {} bytes", self.code_bytes);
+        let _ = writeln!(
+            out,
+            "  trace entries        {} ({} exits)",
+            self.entries, self.exits
+        );
+        let aborted: u64 = self.aborts.values().sum();
+        let _ = writeln!(
+            out,
+            "  aborts               {aborted} ({} loops blacklisted)",
+            self.blacklisted
+        );
+        for (reason, n) in &self.aborts {
+            let _ = writeln!(out, "    {n:>6}  {reason}");
+        }
+        let _ = writeln!(
+            out,
+            "  time                 {:.3} ms recording, {:.3} ms optimizing and compiling",
+            self.tracing_time.as_secs_f64() * 1e3,
+            self.backend_time.as_secs_f64() * 1e3
+        );
+        out
+    }
+}

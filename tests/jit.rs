@@ -1,0 +1,76 @@
+//! The tracing JIT runs: hot integer loops are compiled and entered, guards leave them, and
+//! what the JIT cannot compile yet is counted as an abort. (That the output is exactly the
+//! interpreters' is checked for every program in `programs.rs`, whose configurations include
+//! the JIT compiling after one iteration.)
+
+mod common;
+
+use common::som;
+
+/// The number on the `--jit-summary` line that starts with `label`.
+fn summary_number(stderr: &str, label: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no `{label}` line in:\n{stderr}"));
+    line.trim_start()[label.len()..]
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number on {line:?}"))
+}
+
+#[test]
+fn integer_loops_are_compiled_and_run_as_traces() {
+    let run = som(&["--jit", "--jit-summary", "tests/programs/JitIntLoops.som"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    // Six loops, every one compiled (the last two contain conditionals).
+    assert_eq!(
+        summary_number(&run.stderr, "traces compiled"),
+        6,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        summary_number(&run.stderr, "trace entries") >= 6,
+        "{}",
+        run.stderr
+    );
+    assert!(summary_number(&run.stderr, "guards") > 0, "{}", run.stderr);
+}
+
+#[test]
+fn without_jit_nothing_is_recorded() {
+    let run = som(&["--jit-summary", "tests/programs/JitIntLoops.som"]);
+    assert_eq!(
+        summary_number(&run.stderr, "loops recorded"),
+        0,
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn guards_leave_traces_and_unsupported_loops_abort() {
+    let run = som(&[
+        "--jit",
+        "--jit-threshold",
+        "2",
+        "--jit-summary",
+        "tests/programs/JitExits.som",
+    ]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let exits = summary_number(&run.stderr, "trace entries");
+    assert!(exits > 0, "{}", run.stderr);
+    // The big-integer multiplication loop cannot be compiled (a send): aborted, and after
+    // five attempts blacklisted.
+    assert!(run.stderr.contains("unsupported: send"), "{}", run.stderr);
+    assert!(run.stderr.contains("1 loops blacklisted"), "{}", run.stderr);
+}
+
+#[test]
+fn the_threshold_must_be_positive() {
+    let run = som(&["--jit", "--jit-threshold", "0", "examples/Hello.som"]);
+    assert_eq!(run.status, 1);
+    assert!(run.stderr.contains("--jit-threshold"), "{}", run.stderr);
+}
