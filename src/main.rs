@@ -78,6 +78,11 @@ struct Cli {
           value_parser = clap::value_parser!(u32).range(1..))]
     jit_threshold: u32,
 
+    /// Make compiled guards leave early and often, whatever their condition, so that every
+    /// path back into the interpreter runs (a test mode).
+    #[arg(long)]
+    jit_stress_guards: bool,
+
     /// Print what the JIT did on stderr at exit: loops recorded and compiled, IR before and
     /// after optimization, guards, aborts by reason, time spent.
     #[arg(long)]
@@ -249,6 +254,7 @@ fn main() -> ExitCode {
         jit: lang::tracing::JitOptions {
             enabled: cli.jit,
             threshold: cli.jit_threshold,
+            stress_guards: cli.jit_stress_guards,
             ..Default::default()
         },
         jit_summary: cli.jit_summary,

@@ -66,7 +66,9 @@ impl BcEngine {
         let mut exit_values = Vec::new();
         let safepoint = std::cell::Cell::new(0);
         self.u.jit_stats.entries += 1;
-        let exit = trace.run(&mut slots, &mut exit_values, &safepoint);
+        // Under --jit-stress-guards, leave at the 1st, 2nd, … 7th guard in turn.
+        let countdown = 1 + self.u.jit_stats.entries % 7;
+        let exit = trace.run(&mut slots, &mut exit_values, &safepoint, countdown);
         self.u.jit_stats.exits += 1;
         // The trace's exit values are the loop frame's positions, slots then operands.
         self.u.stack.truncate(fp);
@@ -86,7 +88,7 @@ impl BcEngine {
         let options = self.u.options.jit;
         let result = match reason {
             Some(reason) => Err(reason.describe()),
-            None => recording.finish(&mut self.u.jit_stats),
+            None => recording.finish(&options, &mut self.u.jit_stats),
         };
         let code = self.compiled[method.engine_index.get() as usize - 1];
         let mut loops = code.loops.borrow_mut();
@@ -235,22 +237,16 @@ impl BcEngine {
                     rec.abort(Abort::Unsupported("a test of a non-Boolean"));
                     return false;
                 }
-                let jumps = (seen == self.u.true_) == (instr.op == Op::JumpIfTrue);
-                let other = if jumps { pc + 1 } else { pc + 1 + b };
                 let s = rec.top();
-                let (if_cond, if_value) = match s {
-                    Shadow::Cond { .. } => {
-                        rec.pop();
-                        let other = rec.snapshot(other as u32, len - 1);
-                        (other, other)
-                    }
-                    _ => {
-                        let here = rec.snapshot(pc as u32, len);
-                        rec.pop();
-                        (here, here)
-                    }
+                // A condition is not a value a snapshot can hold: it is popped first (its
+                // guard resumes at the comparison); a Boolean value stays on the stack in the
+                // snapshot of the branch itself.
+                let at_branch = match s {
+                    Shadow::Cond { resume, .. } => resume,
+                    _ => rec.snapshot(pc as u32, len),
                 };
-                rec.branch(s, seen, if_cond, if_value);
+                rec.pop();
+                rec.branch(s, seen, at_branch);
             }
             Op::JumpBack => {
                 return self.closes(rec, pc + 1 - b);
@@ -283,16 +279,16 @@ impl BcEngine {
                 // The step keeps its sign, and the counter has not passed the limit.
                 if step > 0 {
                     let positive = rec.int_compare(Compare::Less, zero, by, true, snapshot);
-                    rec.branch(positive, self.u.true_, snapshot, snapshot);
+                    rec.branch(positive, self.u.true_, snapshot);
                     let within =
                         rec.int_compare(Compare::LessOrEqual, counter, limit, true, snapshot);
-                    rec.branch(within, self.u.true_, snapshot, snapshot);
+                    rec.branch(within, self.u.true_, snapshot);
                 } else {
                     let negative = rec.int_compare(Compare::Less, by, zero, true, snapshot);
-                    rec.branch(negative, self.u.true_, snapshot, snapshot);
+                    rec.branch(negative, self.u.true_, snapshot);
                     let within =
                         rec.int_compare(Compare::GreaterOrEqual, counter, limit, true, snapshot);
-                    rec.branch(within, self.u.true_, snapshot, snapshot);
+                    rec.branch(within, self.u.true_, snapshot);
                 }
             }
             Op::ForNext => {
@@ -337,7 +333,7 @@ impl BcEngine {
                 let count = rec.read(a);
                 let zero = rec.constant(Value::small_int(0));
                 let more = rec.int_compare(Compare::Greater, count, zero, true, snapshot);
-                rec.branch(more, self.u.true_, snapshot, snapshot);
+                rec.branch(more, self.u.true_, snapshot);
                 let one = rec.constant(Value::small_int(1));
                 let next = rec.int_arithmetic(IrOp::SubOv, count, one, snapshot);
                 rec.write(a, next);

@@ -19,6 +19,14 @@ pub const CONFIGURATIONS: &[&[&str]] = &[
         "--jit",
         "--jit-threshold",
         "1",
+        "--jit-stress-guards",
+    ],
+    &[
+        "--engine",
+        "bc",
+        "--jit",
+        "--jit-threshold",
+        "1",
         "--gc-stress",
     ],
 ];

@@ -32,6 +32,9 @@ pub(crate) struct TraceContext {
     pub exit_values: *mut u64,
     /// Non-zero when the runtime wants a safepoint: checked at every back edge.
     pub safepoint: *const u8,
+    /// In code compiled with `stress`: decremented at every guard, which leaves when it
+    /// reaches zero.
+    pub countdown: u64,
 }
 
 /// Machine code for one trace.
@@ -57,10 +60,17 @@ impl CompiledTrace {
     /// Runs the trace on a frame whose slots are `slots` until it leaves; `exit_values` is
     /// filled with the exit's snapshot values (all frames', outermost first; see
     /// `frame_sizes`). `safepoint` is read at every back edge: when it is set, the trace
-    /// leaves through its loop-header snapshot.
+    /// leaves through its loop-header snapshot. In code compiled with `stress`, the guard
+    /// that finds `countdown` guards before it spent leaves, whatever its condition.
     ///
     /// Panics if `slots` is shorter than the slots the trace reads.
-    pub fn run(&self, slots: &mut [u64], exit_values: &mut Vec<u64>, safepoint: &Cell<u8>) -> Exit {
+    pub fn run(
+        &self,
+        slots: &mut [u64],
+        exit_values: &mut Vec<u64>,
+        safepoint: &Cell<u8>,
+        countdown: u64,
+    ) -> Exit {
         assert!(
             slots.len() >= self.slots_read,
             "the trace reads {} slots, the frame has {}",
@@ -73,13 +83,14 @@ impl CompiledTrace {
             slots: slots.as_mut_ptr(),
             exit_values: exit_values.as_mut_ptr(),
             safepoint: safepoint.as_ptr(),
+            countdown,
         };
         let entry = self.code.ptr(self.entry);
         // SAFETY: `entry` is the start of a function that `x64::compile` generated for the
         // System V calling convention, taking one pointer argument and returning the exit's
         // snapshot number. It reads `slots[0..slots_read]` (checked above), writes at most
         // `exit_size` values to `exit_values` (sized above), and only reads `safepoint`. All
-        // three live for the whole call, and the code touches no other memory.
+        // three live for the whole call, and the code touches no other memory but `context`.
         let snapshot = unsafe {
             let f: extern "sysv64" fn(*mut TraceContext) -> u32 = std::mem::transmute(entry);
             f(&mut context)

@@ -15,6 +15,7 @@ use crate::ir::{Op, Trace, Type};
 const CTX_SLOTS: i32 = 0;
 const CTX_EXIT_VALUES: i32 = 8;
 const CTX_SAFEPOINT: i32 = 16;
+const CTX_COUNTDOWN: i32 = 24;
 
 /// The stack slot of value `i`.
 fn slot(i: usize) -> i32 {
@@ -23,7 +24,13 @@ fn slot(i: usize) -> i32 {
 
 /// Compiles `trace`; `loop_snapshot` is where a safepoint request at the back edge leaves (its
 /// values must be the loop-carried ones, which at that point hold the next iteration's start).
-pub fn compile(trace: &Trace, loop_snapshot: Option<u32>) -> Result<CompiledTrace, BackendError> {
+/// With `stress`, every guard first counts down the context's `countdown` and leaves when it
+/// reaches zero (so that tests take every exit path).
+pub fn compile(
+    trace: &Trace,
+    loop_snapshot: Option<u32>,
+    stress: bool,
+) -> Result<CompiledTrace, BackendError> {
     trace
         .check()
         .map_err(|_| BackendError::Unsupported("an ill-formed trace"))?;
@@ -63,6 +70,10 @@ pub fn compile(trace: &Trace, loop_snapshot: Option<u32>) -> Result<CompiledTrac
         let r = slot(i);
         let exit = inst.snapshot.map(|s| exits[s.0 as usize]);
         let need_exit = || exit.ok_or(BackendError::Unsupported("a guard without a snapshot"));
+        if stress && inst.op.effect() == crate::ir::Effect::Guard {
+            let e = need_exit()?;
+            dynasm!(ops ; .arch x64 ; sub QWORD [rbx + CTX_COUNTDOWN], 1 ; jz =>e);
+        }
         match inst.op {
             Op::ConstInt | Op::ConstRef | Op::ConstDouble => {
                 dynasm!(ops ; .arch x64 ; mov rax, QWORD inst.imm ; mov [rsp + r], rax);
@@ -272,10 +283,10 @@ jump
 
     #[test]
     fn a_counting_loop_runs_to_its_exit() {
-        let code = compile(&parse(COUNT).unwrap(), None).unwrap();
+        let code = compile(&parse(COUNT).unwrap(), None, false).unwrap();
         let mut slots = vec![0, int(3), int(1000)];
         let mut exit = Vec::new();
-        let e = code.run(&mut slots, &mut exit, &Cell::new(0));
+        let e = code.run(&mut slots, &mut exit, &Cell::new(0), 0);
         assert_eq!(e.snapshot, 0);
         assert_eq!(exit, vec![int(1000), int(1000)]);
         assert_eq!(code.frame_sizes(0), &[2]);
@@ -283,21 +294,24 @@ jump
 
     #[test]
     fn a_type_guard_leaves_at_once() {
-        let code = compile(&parse(COUNT).unwrap(), None).unwrap();
+        let code = compile(&parse(COUNT).unwrap(), None, false).unwrap();
         let not_an_int = 0x1000u64; // a pointer
         let mut slots = vec![0, not_an_int, int(5)];
         let mut exit = Vec::new();
-        assert_eq!(code.run(&mut slots, &mut exit, &Cell::new(0)).snapshot, 0);
+        assert_eq!(
+            code.run(&mut slots, &mut exit, &Cell::new(0), 0).snapshot,
+            0
+        );
         assert_eq!(exit, vec![not_an_int, int(5)]);
     }
 
     #[test]
     fn overflow_out_of_the_small_integers_leaves_before_the_add() {
         let max = crate::ir::SMALL_INT_MAX;
-        let code = compile(&parse(COUNT).unwrap(), None).unwrap();
+        let code = compile(&parse(COUNT).unwrap(), None, false).unwrap();
         let mut slots = vec![0, int(max - 2), int(max)];
         let mut exit = Vec::new();
-        code.run(&mut slots, &mut exit, &Cell::new(0));
+        code.run(&mut slots, &mut exit, &Cell::new(0), 0);
         // i went max-2 → max-1, then max-1 + 1 = max fits, then i = max is not < n: exit with
         // i = max. With n beyond the small integers it would have overflowed instead.
         assert_eq!(exit, vec![int(max), int(max)]);
@@ -306,10 +320,10 @@ jump
     #[test]
     fn a_safepoint_request_leaves_at_the_back_edge() {
         let text = format!("{COUNT}@1: 0x100 [9] %0 %1\n");
-        let code = compile(&parse(&text).unwrap(), Some(1)).unwrap();
+        let code = compile(&parse(&text).unwrap(), Some(1), false).unwrap();
         let mut slots = vec![0, int(0), int(1000)];
         let mut exit = Vec::new();
-        let e = code.run(&mut slots, &mut exit, &Cell::new(1));
+        let e = code.run(&mut slots, &mut exit, &Cell::new(1), 0);
         // One iteration ran, then the back edge saw the request.
         assert_eq!(e.snapshot, 1);
         assert_eq!(exit, vec![int(1), int(1000)]);
@@ -338,19 +352,37 @@ phi %0 %12
 jump
 @0: 0x1 [0] %0
 ";
-        let code = compile(&parse(text).unwrap(), None).unwrap();
+        let code = compile(&parse(text).unwrap(), None, false).unwrap();
         let mut slots = vec![int(0)];
         let mut exit = Vec::new();
-        code.run(&mut slots, &mut exit, &Cell::new(0));
+        code.run(&mut slots, &mut exit, &Cell::new(0), 0);
         // 1.5^k < 100 for k = 1..=11, so 11 iterations complete.
         assert_eq!(exit, vec![int(11)]);
+    }
+
+    #[test]
+    fn stress_mode_leaves_at_the_guard_the_countdown_names() {
+        // The loop's first guard is guard_int %0: with a countdown of 1 it leaves at once,
+        // before the first iteration, with the entry values.
+        let code = compile(&parse(COUNT).unwrap(), None, true).unwrap();
+        let mut slots = vec![0, int(3), int(1000)];
+        let mut exit = Vec::new();
+        assert_eq!(
+            code.run(&mut slots, &mut exit, &Cell::new(0), 1).snapshot,
+            0
+        );
+        assert_eq!(exit, vec![int(3), int(1000)]);
+        // Four guards per iteration: a countdown of 9 leaves at the first guard of the
+        // third iteration, after two increments.
+        code.run(&mut slots, &mut exit, &Cell::new(0), 9);
+        assert_eq!(exit, vec![int(5), int(1000)]);
     }
 
     #[test]
     fn unsupported_operations_are_refused() {
         let text = "%0 = input #0\nloop\n%2 = load_field %0 #1\njump\n";
         assert_eq!(
-            compile(&parse(text).unwrap(), None).err(),
+            compile(&parse(text).unwrap(), None, false).err(),
             Some(super::BackendError::Unsupported("load_field"))
         );
     }

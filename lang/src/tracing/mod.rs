@@ -26,6 +26,9 @@ pub struct JitOptions {
     pub max_trace: usize,
     /// Aborted recordings of one loop after which it is never recorded again.
     pub blacklist_after: u32,
+    /// Compiled guards leave early and often, whatever their condition, so that every exit
+    /// path runs (a test mode: `som --jit-stress-guards`).
+    pub stress_guards: bool,
 }
 
 impl Default for JitOptions {
@@ -35,6 +38,7 @@ impl Default for JitOptions {
             threshold: 100,
             max_trace: 4000,
             blacklist_after: 5,
+            stress_guards: false,
         }
     }
 }

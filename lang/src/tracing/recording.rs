@@ -26,8 +26,13 @@ pub enum Shadow {
     /// A tagged value of the trace.
     Value(ValueId),
     /// A Boolean not materialized as an object: the outcome of a comparison (a `bool` of
-    /// the trace) and whether it held while recording.
-    Cond { cond: ValueId, holds: bool },
+    /// the trace), whether it held while recording, and the snapshot of the comparison (to
+    /// resume there, so that the interpreter compares and branches again).
+    Cond {
+        cond: ValueId,
+        holds: bool,
+        resume: SnapshotId,
+    },
 }
 
 /// A comparison of two small integers.
@@ -221,39 +226,41 @@ impl Recording {
         Shadow::Cond {
             cond: self.recorder.emit(op, &[a, b], 0),
             holds,
+            resume: snapshot,
         }
     }
 
     /// The condition of a branch: the trace continues the way the interpreter goes, whose
-    /// test saw `seen` (the object `true` or `false`); otherwise it leaves through
-    /// `if_not_cond` (for a comparison: the other successor) or `if_not_value` (for a value
-    /// from elsewhere: the branch itself, to be taken again by the interpreter).
-    pub fn branch(
-        &mut self,
-        s: Shadow,
-        seen: Value,
-        if_not_cond: SnapshotId,
-        if_not_value: SnapshotId,
-    ) {
+    /// test saw `seen` (the object `true` or `false`). Otherwise it leaves and the interpreter
+    /// decides again: at the comparison for a condition, else through `at_branch` (the branch
+    /// with its operand on the stack). Every guard's snapshot re-executes the guarded
+    /// instruction, so leaving early is always correct (`--jit-stress-guards` relies on it).
+    pub fn branch(&mut self, s: Shadow, seen: Value, at_branch: SnapshotId) {
         match s {
-            Shadow::Cond { cond, holds } => {
+            Shadow::Cond {
+                cond,
+                holds,
+                resume,
+            } => {
                 let op = if holds { Op::GuardTrue } else { Op::GuardFalse };
-                self.recorder.emit_exit(op, &[cond], 0, if_not_cond);
+                self.recorder.emit_exit(op, &[cond], 0, resume);
             }
-            other => {
-                let Some(v) = self.tagged(usize::MAX, other) else {
-                    return;
-                };
+            Shadow::Value(v) => {
                 let expected = self.recorder.const_ref(seen.raw());
                 self.recorder
-                    .emit_exit(Op::GuardSame, &[v, expected], 0, if_not_value);
+                    .emit_exit(Op::GuardSame, &[v, expected], 0, at_branch);
             }
+            Shadow::Entry => self.abort(Abort::Unsupported("a branch on an unread position")),
         }
     }
 
     /// Closes the loop and compiles it: every position whose value changed becomes
     /// loop-carried. Counts what happened in `stats`.
-    pub fn finish(mut self, stats: &mut JitStats) -> Result<Rc<CompiledTrace>, String> {
+    pub fn finish(
+        mut self,
+        options: &JitOptions,
+        stats: &mut JitStats,
+    ) -> Result<Rc<CompiledTrace>, String> {
         stats.tracing_time += self.started.elapsed();
         if self.shadow.len() != self.depth {
             return Err("the operand stack differs at the back edge".into());
@@ -278,7 +285,11 @@ impl Recording {
             .map_err(|a| a.describe())?;
         let started = Instant::now();
         let optimized = jit::opt::optimize(&trace);
-        let compiled = jit::backend::x64::compile(&optimized, Some(self.loop_snapshot.0));
+        let compiled = jit::backend::x64::compile(
+            &optimized,
+            Some(self.loop_snapshot.0),
+            options.stress_guards,
+        );
         stats.backend_time += started.elapsed();
         let compiled = compiled.map_err(|e| match e {
             jit::backend::BackendError::Unsupported(what) => format!("backend: {what}"),
