@@ -83,6 +83,11 @@ struct Cli {
     #[arg(long)]
     jit_stress_guards: bool,
 
+    /// Write every trace the JIT compiled (or the backend refused) to FILE at exit: its IR as
+    /// recorded and as optimized, and its machine code, disassembled.
+    #[arg(long, value_name = "FILE")]
+    jit_log: Option<PathBuf>,
+
     /// Print what the JIT did on stderr at exit: loops recorded and compiled, IR before and
     /// after optimization, guards, aborts by reason, time spent.
     #[arg(long)]
@@ -258,6 +263,7 @@ fn main() -> ExitCode {
             ..Default::default()
         },
         jit_summary: cli.jit_summary,
+        jit_log: cli.jit_log.clone(),
         disassemble: cli.dump && matches!(engine, EngineKind::Bc),
         count_dispatch: cli.count_dispatch.clone(),
         callgrind_region: cli.callgrind_region,
@@ -293,6 +299,7 @@ struct RunOptions {
     fixed_clock: bool,
     jit: lang::tracing::JitOptions,
     jit_summary: bool,
+    jit_log: Option<PathBuf>,
     /// Print the bytecode of the program's class first (`-d` with `--engine bc`).
     disassemble: bool,
     count_dispatch: Option<PathBuf>,
@@ -309,12 +316,13 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
         fixed_clock,
         jit,
         jit_summary,
+        jit_log,
         disassemble,
         count_dispatch,
         callgrind_region,
     } = options;
     let _ = &count_dispatch; // used only with the dispatch-counts feature
-    let u = Universe::new(
+    let mut u = Universe::new(
         classpath,
         gc,
         Options {
@@ -323,6 +331,9 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
             jit,
         },
     );
+    if jit_log.is_some() {
+        u.jit_stats.log = Some(Vec::new());
+    }
     let (outcome, mut u) = match engine {
         EngineKind::Ast => {
             let mut e = ast_interp::AstEngine::new(u, AST_RECURSION_BUDGET);
@@ -368,6 +379,12 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
     }
     if jit_summary {
         to_stderr(&u.jit_stats.report());
+    }
+    if let (Some(path), Some(log)) = (&jit_log, &u.jit_stats.log) {
+        if let Err(e) = std::fs::write(path, jit_log_text(log)) {
+            to_stderr(&format!("som: cannot write {}: {e}\n", path.display()));
+            return 1;
+        }
     }
     code
 }
@@ -415,4 +432,37 @@ fn dump(file: &Path) -> Result<(), ()> {
             Err(())
         }
     }
+}
+
+/// The text of `--jit-log`: per trace, the IR as recorded and optimized, and the machine code
+/// (offsets from the code's start, so that logs of two runs compare).
+fn jit_log_text(log: &[lang::tracing::stats::TraceLog]) -> String {
+    use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+    let mut out = String::new();
+    for (n, t) in log.iter().enumerate() {
+        out.push_str(&format!("=== trace {n}: {} at {}\n", t.method, t.header));
+        out.push_str("--- recorded\n");
+        out.push_str(&t.recorded);
+        out.push_str("--- optimized\n");
+        out.push_str(&t.optimized);
+        match &t.abort {
+            Some(reason) => out.push_str(&format!("--- not compiled: {reason}\n")),
+            None => {
+                out.push_str(&format!("--- machine code ({} bytes)\n", t.code.len()));
+                let mut decoder =
+                    Decoder::with_ip(64, &t.code, t.code_address, DecoderOptions::NONE);
+                let mut formatter = IntelFormatter::new();
+                let mut text = String::new();
+                for instruction in &mut decoder {
+                    text.clear();
+                    formatter.format(&instruction, &mut text);
+                    out.push_str(&format!(
+                        "{:6x}  {text}\n",
+                        instruction.ip() - t.code_address
+                    ));
+                }
+            }
+        }
+    }
+    out
 }

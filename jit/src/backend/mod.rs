@@ -57,6 +57,16 @@ impl CompiledTrace {
         self.code.len()
     }
 
+    /// The machine code (for disassembly: `som --jit-log`).
+    pub fn code_bytes(&self) -> &[u8] {
+        &self.code
+    }
+
+    /// The address of the code's first byte.
+    pub fn code_address(&self) -> u64 {
+        self.code.ptr(dynasmrt::AssemblyOffset(0)) as u64
+    }
+
     /// Runs the trace on a frame whose slots are `slots` until it leaves; `exit_values` is
     /// filled with the exit's snapshot values (all frames', outermost first; see
     /// `frame_sizes`). `safepoint` is read at every back edge: when it is set, the trace

@@ -82,6 +82,11 @@ fn rewrite(out: &Trace, known: &HashMap<ValueId, Known>, inst: &Inst) -> Rewrite
             }
         }
         Op::UnboxInt if def(0).op == Op::BoxInt => Rewrite::Same(def(0).args[0]),
+        // A tagged constant that is a small integer: `(i << 1) | 1`.
+        Op::UnboxInt if def(0).op == Op::ConstRef && def(0).imm & 1 == 1 => {
+            Rewrite::Int(def(0).imm >> 1)
+        }
+        Op::GuardInt if def(0).op == Op::ConstRef && def(0).imm & 1 == 1 => Rewrite::Drop,
         Op::UnboxDouble if def(0).op == Op::BoxDouble => Rewrite::Same(def(0).args[0]),
         Op::BoxInt if def(0).op == Op::UnboxInt => Rewrite::Same(def(0).args[0]),
         Op::GuardInt if def(0).op == Op::BoxInt => Rewrite::Drop,
@@ -220,6 +225,15 @@ mod tests {
         folds(
             "%0 = const_int #7\n%1 = box_int %0\nguard_int %1 @0\n%3 = unbox_int %1\nguard_int %1 @0\n@0: 0x10 [0] %3\n",
             "%0 = const_int #7\n%1 = box_int %0\n@0: 0x10 [0] %0\n",
+        );
+    }
+
+    #[test]
+    fn tagged_small_integer_constants() {
+        // #0xb is the small integer 5; #0x1000 is a pointer, whose guard stays.
+        folds(
+            "%0 = const_ref #0xb\nguard_int %0 @0\n%2 = unbox_int %0\n%3 = const_ref #0x1000\nguard_int %3 @0\n@0: 0x10 [0] %0\n",
+            "%0 = const_ref #0xb\n%1 = const_int #5\n%2 = const_ref #0x1000\nguard_int %2 @0\n@0: 0x10 [0] %0\n",
         );
     }
 

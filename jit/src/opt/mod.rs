@@ -6,14 +6,15 @@
 pub mod cse;
 pub mod dce;
 pub mod fold;
+pub mod hoist;
 pub mod loads;
 
 use crate::ir::Trace;
 
 /// Runs every pass: folding first (it exposes identical instructions), then CSE, redundant
-/// loads, and last the removal of what became dead.
+/// loads, the removal of what became dead, and constants moved before the loop.
 pub fn optimize(trace: &Trace) -> Trace {
-    dce::dce(&loads::loads(&cse::cse(&fold::fold(trace))))
+    hoist::hoist(&dce::dce(&loads::loads(&cse::cse(&fold::fold(trace)))))
 }
 
 /// Test helper: runs `pass` on the trace `input` and compares the result, which must be
@@ -60,22 +61,22 @@ jump
         assert_eq!(
             print(&optimized),
             "\
-%0 = input #1
-%1 = input #2
+%0 = const_int #1
+%1 = input #1
+%2 = input #2
 loop
-guard_int %0 @0
-%4 = unbox_int %0
 guard_int %1 @0
-%6 = unbox_int %1
-%7 = lt_int %4 %6
-guard_true %7 @0
-%9 = const_int #1
-%10 = add_ov %4 %9 @1
+%5 = unbox_int %1
+guard_int %2 @0
+%7 = unbox_int %2
+%8 = lt_int %5 %7
+guard_true %8 @0
+%10 = add_ov %5 %0 @1
 %11 = box_int %10
-phi %0 %11
+phi %1 %11
 jump
-@0: 0x100 [0] %0 %1
-@1: 0x100 [5] %0 %1
+@0: 0x100 [0] %1 %2
+@1: 0x100 [5] %1 %2
 "
         );
     }

@@ -14,6 +14,7 @@ use jit::backend::CompiledTrace;
 use jit::ir::{Op, Snapshot, SnapshotFrame, SnapshotId, ValueId};
 use jit::recorder::{Abort, Recorder};
 
+use super::stats::TraceLog;
 use super::{JitOptions, JitStats};
 use crate::runtime::method::Method;
 use crate::runtime::value::Value;
@@ -294,7 +295,22 @@ impl Recording {
         let compiled = compiled.map_err(|e| match e {
             jit::backend::BackendError::Unsupported(what) => format!("backend: {what}"),
             jit::backend::BackendError::Assembler(what) => format!("backend: {what}"),
-        })?;
+        });
+        if let Some(log) = &mut stats.log {
+            log.push(TraceLog {
+                method: self.method.display_name(),
+                header: self.header,
+                recorded: jit::text::print(&trace),
+                optimized: jit::text::print(&optimized),
+                code: compiled
+                    .as_ref()
+                    .map(|c| c.code_bytes().to_vec())
+                    .unwrap_or_default(),
+                code_address: compiled.as_ref().map(|c| c.code_address()).unwrap_or(0),
+                abort: compiled.as_ref().err().cloned(),
+            });
+        }
+        let compiled = compiled?;
         stats.compiled += 1;
         stats.ops_recorded += recorded as u64;
         stats.ops_optimized += optimized.insts.len() as u64;

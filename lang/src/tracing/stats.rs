@@ -6,8 +6,23 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+/// One recording for `--jit-log`: the loop, the IR before and after optimization, and the
+/// machine code — or why there is none.
+#[derive(Debug, Clone)]
+pub struct TraceLog {
+    pub method: String,
+    pub header: u32,
+    pub recorded: String,
+    pub optimized: String,
+    pub code: Vec<u8>,
+    pub code_address: u64,
+    pub abort: Option<String>,
+}
+
 #[derive(Default, Debug)]
 pub struct JitStats {
+    /// With `--jit-log`: every recording that reached the optimizer.
+    pub log: Option<Vec<TraceLog>>,
     /// Recordings started.
     pub recordings: u64,
     /// Traces compiled to machine code.

@@ -1,0 +1,61 @@
+//! `som --jit-log`: the optimized IR and the machine code of a small loop, pinned as
+//! snapshots (addresses, which change from run to run, normalized to `<addr>`). A change of
+//! the recorder, the passes or the backend shows here; review it with `cargo insta review`.
+
+mod common;
+
+use common::som;
+
+/// `text` with every hexadecimal number of 5 digits or more (an address) replaced.
+fn without_addresses(text: &str) -> String {
+    let mut out = String::new();
+    for token in text.split_inclusive(|c: char| !c.is_ascii_alphanumeric()) {
+        let word = token.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        let rest = &token[word.len()..];
+        let hex = word
+            .strip_prefix("0x")
+            .map(|h| (h, ""))
+            .or_else(|| word.strip_suffix('h').map(|h| (h, "")));
+        match hex {
+            Some((digits, _))
+                if digits.len() >= 5 && digits.chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
+                out.push_str("<addr>");
+            }
+            _ => out.push_str(word),
+        }
+        out.push_str(rest);
+    }
+    out
+}
+
+#[test]
+fn a_sum_loop_s_trace_is_pinned() {
+    let log = std::env::temp_dir().join(format!("somlab-jit-log-{}.txt", std::process::id()));
+    let log_arg = log.to_string_lossy().into_owned();
+    let run = som(&["--jit", "--jit-log", &log_arg, "tests/jit/SumLoop.som"]);
+    assert_eq!(
+        (run.status, run.stdout.as_str()),
+        (0, "499500\n"),
+        "{}",
+        run.stderr
+    );
+    let text = std::fs::read_to_string(&log).expect("the log was written");
+    let _ = std::fs::remove_file(&log);
+    let optimized = text
+        .split("--- optimized\n")
+        .nth(1)
+        .and_then(|t| t.split("--- machine code").next())
+        .expect("an optimized trace");
+    insta::assert_snapshot!("sum_loop_optimized_ir", without_addresses(optimized));
+    let code = text.split("--- machine code").nth(1).expect("machine code");
+    insta::assert_snapshot!("sum_loop_machine_code", without_addresses(code));
+}
+
+#[test]
+fn addresses_are_normalized() {
+    assert_eq!(
+        without_addresses("@0: 0x7f13c004fc20 [6] %0\nmov rax,7F13C004FC20h\nmov ecx,3\n"),
+        "@0: <addr> [6] %0\nmov rax,<addr>\nmov ecx,3\n"
+    );
+}
