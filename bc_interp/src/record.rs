@@ -176,6 +176,13 @@ impl BcEngine {
                 rec.push(s);
             }
             Op::Jump => {}
+            // An instance-side method's receiver (slot 0) is an object of the method's holder
+            // (or a subclass) on every execution, so its fields need no guard.
+            Op::PushField => {
+                let receiver = rec.read(0);
+                let s = rec.receiver_field(receiver, a);
+                rec.push(s);
+            }
             Op::Add | Op::Subtract | Op::Multiply => {
                 let (left, right) = (concrete(self, 1), concrete(self, 0));
                 let site = &r.code.sites[b];

@@ -99,8 +99,13 @@ impl CompiledTrace {
         // SAFETY: `entry` is the start of a function that `x64::compile` generated for the
         // System V calling convention, taking one pointer argument and returning the exit's
         // snapshot number. It reads `slots[0..slots_read]` (checked above), writes at most
-        // `exit_size` values to `exit_values` (sized above), and only reads `safepoint`. All
-        // three live for the whole call, and the code touches no other memory but `context`.
+        // `exit_size` values to `exit_values` (sized above), reads `safepoint`, and reads the
+        // fields `load_field` names of objects it got from those slots or its constants. The
+        // first three live for the whole call. For the objects, the trace is trusted: the
+        // runtime records `load_field` only on a value that is an object of a class with that
+        // field in every execution that reaches it (the receiver of the loop's method, which
+        // the slot holds on every entry), and no object moves or dies while a trace runs (it
+        // neither allocates nor calls).
         let snapshot = unsafe {
             let f: extern "sysv64" fn(*mut TraceContext) -> u32 = std::mem::transmute(entry);
             f(&mut context)
@@ -120,6 +125,13 @@ impl CompiledTrace {
     pub fn frame_sizes(&self, snapshot: u32) -> &[usize] {
         &self.snapshot_shapes[snapshot as usize]
     }
+}
+
+/// What the code needs to know about the runtime's objects.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    /// Bytes from an object's address to its first field (past the header).
+    pub payload_offset: i32,
 }
 
 /// Why a trace was not compiled.

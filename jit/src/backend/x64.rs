@@ -9,7 +9,7 @@
 
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
 
-use super::{BackendError, CompiledTrace};
+use super::{BackendError, CompiledTrace, Layout};
 use crate::ir::{Op, Trace, Type};
 
 const CTX_SLOTS: i32 = 0;
@@ -30,6 +30,7 @@ pub fn compile(
     trace: &Trace,
     loop_snapshot: Option<u32>,
     stress: bool,
+    layout: &Layout,
 ) -> Result<CompiledTrace, BackendError> {
     trace
         .check()
@@ -171,6 +172,15 @@ pub fn compile(
                     ; mov [rsp + r], rax
                 );
             }
+            Op::LoadField => {
+                let offset = layout.payload_offset + 8 * inst.imm as i32;
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rax, [rsp + a(0)]
+                    ; mov rax, [rax + offset]
+                    ; mov [rsp + r], rax
+                );
+            }
             Op::Loop => {
                 dynasm!(ops ; .arch x64 ; =>loop_label);
             }
@@ -256,7 +266,10 @@ mod tests {
     use std::cell::Cell;
 
     use super::compile;
+    use crate::backend::Layout;
     use crate::text::parse;
+
+    const LAYOUT: Layout = Layout { payload_offset: 16 };
 
     fn int(i: i64) -> u64 {
         ((i << 1) | 1) as u64
@@ -283,7 +296,7 @@ jump
 
     #[test]
     fn a_counting_loop_runs_to_its_exit() {
-        let code = compile(&parse(COUNT).unwrap(), None, false).unwrap();
+        let code = compile(&parse(COUNT).unwrap(), None, false, &LAYOUT).unwrap();
         let mut slots = vec![0, int(3), int(1000)];
         let mut exit = Vec::new();
         let e = code.run(&mut slots, &mut exit, &Cell::new(0), 0);
@@ -294,7 +307,7 @@ jump
 
     #[test]
     fn a_type_guard_leaves_at_once() {
-        let code = compile(&parse(COUNT).unwrap(), None, false).unwrap();
+        let code = compile(&parse(COUNT).unwrap(), None, false, &LAYOUT).unwrap();
         let not_an_int = 0x1000u64; // a pointer
         let mut slots = vec![0, not_an_int, int(5)];
         let mut exit = Vec::new();
@@ -308,7 +321,7 @@ jump
     #[test]
     fn overflow_out_of_the_small_integers_leaves_before_the_add() {
         let max = crate::ir::SMALL_INT_MAX;
-        let code = compile(&parse(COUNT).unwrap(), None, false).unwrap();
+        let code = compile(&parse(COUNT).unwrap(), None, false, &LAYOUT).unwrap();
         let mut slots = vec![0, int(max - 2), int(max)];
         let mut exit = Vec::new();
         code.run(&mut slots, &mut exit, &Cell::new(0), 0);
@@ -320,7 +333,7 @@ jump
     #[test]
     fn a_safepoint_request_leaves_at_the_back_edge() {
         let text = format!("{COUNT}@1: 0x100 [9] %0 %1\n");
-        let code = compile(&parse(&text).unwrap(), Some(1), false).unwrap();
+        let code = compile(&parse(&text).unwrap(), Some(1), false, &LAYOUT).unwrap();
         let mut slots = vec![0, int(0), int(1000)];
         let mut exit = Vec::new();
         let e = code.run(&mut slots, &mut exit, &Cell::new(1), 0);
@@ -352,7 +365,7 @@ phi %0 %12
 jump
 @0: 0x1 [0] %0
 ";
-        let code = compile(&parse(text).unwrap(), None, false).unwrap();
+        let code = compile(&parse(text).unwrap(), None, false, &LAYOUT).unwrap();
         let mut slots = vec![int(0)];
         let mut exit = Vec::new();
         code.run(&mut slots, &mut exit, &Cell::new(0), 0);
@@ -364,7 +377,7 @@ jump
     fn stress_mode_leaves_at_the_guard_the_countdown_names() {
         // The loop's first guard is guard_int %0: with a countdown of 1 it leaves at once,
         // before the first iteration, with the entry values.
-        let code = compile(&parse(COUNT).unwrap(), None, true).unwrap();
+        let code = compile(&parse(COUNT).unwrap(), None, true, &LAYOUT).unwrap();
         let mut slots = vec![0, int(3), int(1000)];
         let mut exit = Vec::new();
         assert_eq!(
@@ -379,11 +392,42 @@ jump
     }
 
     #[test]
+    fn fields_are_read_past_the_header() {
+        // An "object": two header words, then fields 0 and 1 (small integers 20 and 22).
+        let object: Vec<u64> = vec![0, 0, int(20), int(22)];
+        let address = object.as_ptr() as u64;
+        let text = "\
+%0 = input #0
+%1 = input #1
+loop
+%3 = load_field %0 #1
+guard_int %3 @0
+%5 = unbox_int %3
+%6 = unbox_int %1
+%7 = add_ov %6 %5 @0
+%8 = box_int %7
+%9 = const_int #100
+%10 = lt_int %7 %9
+guard_true %10 @0
+phi %1 %8
+jump
+@0: 0x1 [0] %0 %1
+";
+        let code = compile(&parse(text).unwrap(), None, false, &LAYOUT).unwrap();
+        let mut slots = vec![address, int(0)];
+        let mut exit = Vec::new();
+        code.run(&mut slots, &mut exit, &Cell::new(0), 0);
+        // 22, 44, 66, 88 stay below 100; 110 leaves (with the last value below, 88 + 22).
+        assert_eq!(exit, vec![address, int(88)]);
+        drop(object);
+    }
+
+    #[test]
     fn unsupported_operations_are_refused() {
-        let text = "%0 = input #0\nloop\n%2 = load_field %0 #1\njump\n";
+        let text = "%0 = input #0\n%1 = input #1\nloop\nstore_field %0 %1 #1\njump\n";
         assert_eq!(
-            compile(&parse(text).unwrap(), None, false).err(),
-            Some(super::BackendError::Unsupported("load_field"))
+            compile(&parse(text).unwrap(), None, false, &LAYOUT).err(),
+            Some(super::BackendError::Unsupported("store_field"))
         );
     }
 }

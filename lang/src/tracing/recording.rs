@@ -169,6 +169,16 @@ impl Recording {
         })
     }
 
+    /// Field `index` of `object`, which must be an object of a class with that field in every
+    /// execution of the trace (the receiver of the method that holds the loop).
+    pub fn receiver_field(&mut self, object: Shadow, index: usize) -> Shadow {
+        let Shadow::Value(v) = object else {
+            self.abort(Abort::Unsupported("a field of a Boolean condition"));
+            return Shadow::Entry;
+        };
+        Shadow::Value(self.recorder.emit(Op::LoadField, &[v], index as i64))
+    }
+
     /// The integers of two tagged values, guarded to be small integers (leaving through
     /// `snapshot` otherwise). Shadows come from `read`, `pop` or `top`, never `Entry`.
     fn small_ints(
@@ -290,6 +300,9 @@ impl Recording {
             &optimized,
             Some(self.loop_snapshot.0),
             options.stress_guards,
+            &jit::backend::Layout {
+                payload_offset: (crate::gc::HEADER_WORDS * 8) as i32,
+            },
         );
         stats.backend_time += started.elapsed();
         let compiled = compiled.map_err(|e| match e {
