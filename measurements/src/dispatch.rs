@@ -370,55 +370,6 @@ pub struct OpCountRow {
     pub executions: u64,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_are_hidden_but_names_kept() {
-        assert_eq!(without_labels("jae L225"), "jae label");
-        assert_eq!(without_labels("jmp L3"), "jmp label");
-        assert_eq!(without_labels("call Lib::L2x"), "call Lib::L2x");
-        assert_eq!(without_labels("mov r15,[r10+L]"), "mov r15,[r10+L]");
-    }
-
-    #[test]
-    fn counts_sum_ops_but_not_pairs() {
-        let csv = "kind,first,second,count\nop,push_slot,,10\npair,push_slot,pop,7\nop,pop,,5\n";
-        let (total, by_op) = parse_counts(csv).unwrap();
-        assert_eq!(total, 15);
-        assert_eq!(
-            by_op,
-            vec![("push_slot".to_string(), 10), ("pop".to_string(), 5)]
-        );
-        assert!(parse_counts("h\nop,x,,notanumber\n").is_err());
-    }
-
-    #[test]
-    fn micro_rows_derive_costs_per_operation_and_per_bytecode() {
-        let row = MicroDispatchRow {
-            config: "bc".into(),
-            operation: "LocalRead".into(),
-            k: 10,
-            iterations: 100,
-            instructions_k: 100_000,
-            instructions_2k: 130_000,
-            dispatch_instructions_k: 20_000,
-            dispatch_instructions_2k: 32_000,
-            executions_k: 5_000,
-            executions_2k: 7_000,
-            executions_per_op: 0.0,
-            instructions_per_op: 0.0,
-            dispatch_per_op: 0.0,
-            dispatch_per_execution: 0.0,
-        }
-        .derive();
-        assert_eq!(row.instructions_per_op, 30.0);
-        assert_eq!(row.dispatch_per_op, 12.0);
-        assert_eq!(row.executions_per_op, 2.0);
-        assert_eq!(row.dispatch_per_execution, 6.0);
-    }
-}
 
 /// What `measurements dispatch` runs.
 pub struct DispatchPlan {
@@ -763,5 +714,55 @@ impl DispatchResult {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_hidden_but_names_kept() {
+        assert_eq!(without_labels("jae L225"), "jae label");
+        assert_eq!(without_labels("jmp L3"), "jmp label");
+        assert_eq!(without_labels("call Lib::L2x"), "call Lib::L2x");
+        assert_eq!(without_labels("mov r15,[r10+L]"), "mov r15,[r10+L]");
+    }
+
+    #[test]
+    fn counts_sum_ops_but_not_pairs() {
+        let csv = "kind,first,second,count\nop,push_slot,,10\npair,push_slot,pop,7\nop,pop,,5\n";
+        let (total, by_op) = parse_counts(csv).unwrap();
+        assert_eq!(total, 15);
+        assert_eq!(
+            by_op,
+            vec![("push_slot".to_string(), 10), ("pop".to_string(), 5)]
+        );
+        assert!(parse_counts("h\nop,x,,notanumber\n").is_err());
+    }
+
+    #[test]
+    fn micro_rows_derive_costs_per_operation_and_per_bytecode() {
+        let row = MicroDispatchRow {
+            config: "bc".into(),
+            operation: "LocalRead".into(),
+            k: 10,
+            iterations: 100,
+            instructions_k: 100_000,
+            instructions_2k: 130_000,
+            dispatch_instructions_k: 20_000,
+            dispatch_instructions_2k: 32_000,
+            executions_k: 5_000,
+            executions_2k: 7_000,
+            executions_per_op: 0.0,
+            instructions_per_op: 0.0,
+            dispatch_per_op: 0.0,
+            dispatch_per_execution: 0.0,
+        }
+        .derive();
+        assert_eq!(row.instructions_per_op, 30.0);
+        assert_eq!(row.dispatch_per_op, 12.0);
+        assert_eq!(row.executions_per_op, 2.0);
+        assert_eq!(row.dispatch_per_execution, 6.0);
     }
 }
