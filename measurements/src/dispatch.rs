@@ -370,7 +370,6 @@ pub struct OpCountRow {
     pub executions: u64,
 }
 
-
 /// What `measurements dispatch` runs.
 pub struct DispatchPlan {
     /// The `som` binary measured (a release build without the counting feature).

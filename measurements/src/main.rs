@@ -215,7 +215,7 @@ struct AwfyArgs {
     no_progress: bool,
 }
 
-/// A command-line or setup problem: reported, exit status 2.
+/// A command-line or setup problem: reported, exit status 1.
 type SetupResult<T> = Result<T, String>;
 
 fn plan_of(args: &AwfyArgs) -> SetupResult<Plan> {
@@ -350,7 +350,7 @@ fn run_awfy(args: &AwfyArgs) -> ExitCode {
         Ok(plan) => plan,
         Err(message) => {
             eprintln!("measurements awfy: {message}");
-            return ExitCode::from(2);
+            return ExitCode::from(1);
         }
     };
     let mut meta = machine::describe(&plan.som, awfy::repository_root());
@@ -372,7 +372,7 @@ fn run_awfy(args: &AwfyArgs) -> ExitCode {
         Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("measurements awfy: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(1);
         }
     };
     outln!("{}", outcome.markdown);
@@ -398,7 +398,7 @@ fn run_summarize(csvs: &[PathBuf], out: Option<&Path>) -> ExitCode {
         Ok(done) => done,
         Err(e) => {
             eprintln!("measurements summarize: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(1);
         }
     };
     out!("{markdown}");
@@ -410,7 +410,7 @@ fn run_summarize(csvs: &[PathBuf], out: Option<&Path>) -> ExitCode {
     if let Some(target) = target {
         if let Err(e) = std::fs::write(&target, &markdown) {
             eprintln!("measurements summarize: {}: {e}", target.display());
-            return ExitCode::from(2);
+            return ExitCode::from(1);
         }
         eprintln!("summary: {}", target.display());
     }
@@ -420,7 +420,7 @@ fn run_summarize(csvs: &[PathBuf], out: Option<&Path>) -> ExitCode {
 fn run_micro(args: &MicroArgs) -> ExitCode {
     let fail = |message: String| {
         eprintln!("measurements micro: {message}");
-        ExitCode::from(2)
+        ExitCode::from(1)
     };
     let som = match args.som.clone().or_else(awfy::default_som) {
         Some(som) if som.is_file() => som,
@@ -522,7 +522,7 @@ fn run_count(args: &CountArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("measurements count: {e}");
-            ExitCode::from(2)
+            ExitCode::from(1)
         }
     }
 }
@@ -530,7 +530,7 @@ fn run_count(args: &CountArgs) -> ExitCode {
 fn run_disasm(args: &DisasmArgs) -> ExitCode {
     let Some(binary) = args.binary.clone().or_else(awfy::default_som) else {
         eprintln!("measurements disasm: cannot locate this executable to find `som`");
-        return ExitCode::from(2);
+        return ExitCode::from(1);
     };
     match static_dispatch::load_function(&binary, &args.symbol) {
         Ok(function) => {
@@ -545,13 +545,24 @@ fn run_disasm(args: &DisasmArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("measurements disasm: {}: {e}", binary.display());
-            ExitCode::from(2)
+            ExitCode::from(1)
         }
     }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit with status 1 like every other error (clap's default is 2).
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            let _ = e.print(); // --help, --version
+            return ExitCode::SUCCESS;
+        }
+    };
     match &cli.command {
         Cmd::Awfy(args) => run_awfy(args),
         Cmd::Summarize { csv, out } => run_summarize(csv, out.as_deref()),
@@ -593,7 +604,7 @@ fn run_dispatch(args: &DispatchArgs) -> ExitCode {
     use measurements::dispatch;
     let fail = |message: String| {
         eprintln!("measurements dispatch: {message}");
-        ExitCode::from(2)
+        ExitCode::from(1)
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let som = match args.som.clone().or_else(awfy::default_som) {
@@ -602,39 +613,6 @@ fn run_dispatch(args: &DispatchArgs) -> ExitCode {
             return fail(
                 "no som binary: build it with `cargo build --release` (or pass --som)".into(),
             )
-        }
-    };
-    let counting_som = match &args.counting_som {
-        Some(p) => p.clone(),
-        None => {
-            let workspace = root.parent().expect("measurements sits in the workspace");
-            let target_dir = workspace.join("target/dispatch-counts");
-            eprintln!("building the counting som into {}", target_dir.display());
-            let status = std::process::Command::new(
-                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
-            )
-            .current_dir(workspace)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "som",
-                "--features",
-                "dispatch-counts",
-                "--target-dir",
-            ])
-            .arg(&target_dir)
-            .status();
-            match status {
-                Ok(s) if s.success() => {}
-                _ => return fail("building the counting som failed".into()),
-            }
-            let triple = target_dir.join("x86_64-unknown-linux-gnu/release/som");
-            if triple.is_file() {
-                triple
-            } else {
-                target_dir.join("release/som")
-            }
         }
     };
     let configs = |names: &[String]| -> Result<Vec<dispatch::Config>, String> {
@@ -653,11 +631,18 @@ fn run_dispatch(args: &DispatchArgs) -> ExitCode {
             (Err(e), _) | (_, Err(e)) => return fail(e),
         };
     let micro_dir = root.join("benchmarks/micro");
+    let known: Vec<String> = match micro::operations(&micro_dir) {
+        Ok(units) => units.into_iter().map(|(n, _)| n).collect(),
+        Err(e) => return fail(format!("{}: {e}", micro_dir.display())),
+    };
+    if let Some(op) = args.operations.iter().find(|op| !known.contains(op)) {
+        return fail(format!(
+            "unknown operation `{op}` (known: {})",
+            known.join(", ")
+        ));
+    }
     let operations = if args.operations.is_empty() {
-        match micro::operations(&micro_dir) {
-            Ok(units) => units.into_iter().map(|(n, _)| n).collect(),
-            Err(e) => return fail(format!("{}: {e}", micro_dir.display())),
-        }
+        known
     } else {
         args.operations.clone()
     };
@@ -699,6 +684,39 @@ fn run_dispatch(args: &DispatchArgs) -> ExitCode {
             awfy::timestamp(SystemTime::now())
         ))
     });
+    let counting_som = match &args.counting_som {
+        Some(p) => p.clone(),
+        None => {
+            let workspace = root.parent().expect("measurements sits in the workspace");
+            let target_dir = workspace.join("target/dispatch-counts");
+            eprintln!("building the counting som into {}", target_dir.display());
+            let status = std::process::Command::new(
+                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+            )
+            .current_dir(workspace)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "som",
+                "--features",
+                "dispatch-counts",
+                "--target-dir",
+            ])
+            .arg(&target_dir)
+            .status();
+            match status {
+                Ok(s) if s.success() => {}
+                _ => return fail("building the counting som failed".into()),
+            }
+            let triple = target_dir.join("x86_64-unknown-linux-gnu/release/som");
+            if triple.is_file() {
+                triple
+            } else {
+                target_dir.join("release/som")
+            }
+        }
+    };
     let plan = dispatch::DispatchPlan {
         som,
         counting_som,

@@ -44,6 +44,7 @@ fn an_unknown_k_is_refused() {
     let out = micro::som_command(&som(), &micro_dir(), "bc", "LocalRead", 30, 1)
         .output()
         .unwrap();
+    // The program's own `system exit: 2`.
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).contains("no body for K=30"));
 }
@@ -55,6 +56,22 @@ fn micro_refuses_an_unknown_operation() {
         .arg(som())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown operation `NoSuchThing`"));
+}
+
+#[test]
+fn dispatch_refuses_an_unknown_operation_before_building_anything() {
+    let out = Command::new(env!("CARGO_BIN_EXE_measurements"))
+        .args(["dispatch", "--operations", "NoSuchThing", "--som"])
+        .arg(som())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown operation `NoSuchThing`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("building the counting som"), "{stderr}");
 }

@@ -120,7 +120,7 @@ fn a_missing_som_is_reported_with_how_to_build_it() {
         .arg(dir.path().join("no-som"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cargo build --release"), "{stderr}");
 }
