@@ -18,6 +18,19 @@ use crate::bytecode::{Instr, Op};
 use crate::handlers::{Flow, Handler, Regs};
 use crate::BcEngine;
 
+/// What every dispatch loop does with a handler's `Flow`.
+macro_rules! after_handler {
+    ($engine:ident, $r:ident, $flow:expr) => {
+        match $flow {
+            Ok(Flow::Next) => $r.pc += 1,
+            Ok(Flow::Goto) => {}
+            Ok(Flow::Done(v)) => return Ok(LoopEnd::Returned(v)),
+            Ok(Flow::Switch) => return Ok($engine.hand_over($r.pc)),
+            Err(e) => return Err(e),
+        }
+    };
+}
+
 macro_rules! generate_dispatch_loops {
     ($($op:ident => $handler:ident,)*) => {
         /// The handler of every op, indexed by opcode byte, for the `table` variant: 256
@@ -47,13 +60,7 @@ macro_rules! generate_dispatch_loops {
                     let flow = match op {
                         $( Op::$op => { let instr = r.instrs[r.pc]; self.$handler(&mut r, instr) } )*
                     };
-                    match flow {
-                        Ok(Flow::Next) => r.pc += 1,
-                        Ok(Flow::Goto) => {}
-                        Ok(Flow::Done(v)) => return Ok(LoopEnd::Returned(v)),
-                        Ok(Flow::Switch) => return Ok(self.hand_over(r.pc)),
-                        Err(e) => return Err(e),
-                    }
+                    after_handler!(self, r, flow);
                 }
             }
 
@@ -65,13 +72,8 @@ macro_rules! generate_dispatch_loops {
                     let instr = r.instrs[r.pc];
                     #[cfg(feature = "dispatch-counts")]
                     self.counts.record(instr.op);
-                    match HANDLERS[instr.op as u8 as usize](self, &mut r, instr) {
-                        Ok(Flow::Next) => r.pc += 1,
-                        Ok(Flow::Goto) => {}
-                        Ok(Flow::Done(v)) => return Ok(LoopEnd::Returned(v)),
-                        Ok(Flow::Switch) => return Ok(self.hand_over(r.pc)),
-                        Err(e) => return Err(e),
-                    }
+                    let flow = HANDLERS[instr.op as u8 as usize](self, &mut r, instr);
+                    after_handler!(self, r, flow);
                 }
             }
 
@@ -89,13 +91,7 @@ macro_rules! generate_dispatch_loops {
                     let flow = match instr.op {
                         $( Op::$op => self.$handler(&mut r, instr), )*
                     };
-                    match flow {
-                        Ok(Flow::Next) => r.pc += 1,
-                        Ok(Flow::Goto) => {}
-                        Ok(Flow::Done(v)) => return Ok(LoopEnd::Returned(v)),
-                        Ok(Flow::Switch) => return Ok(self.hand_over(r.pc)),
-                        Err(e) => return Err(e),
-                    }
+                    after_handler!(self, r, flow);
                 }
             }
         }

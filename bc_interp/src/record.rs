@@ -186,17 +186,12 @@ impl BcEngine {
             Op::Add | Op::Subtract | Op::Multiply => {
                 let (left, right) = (concrete(self, 1), concrete(self, 0));
                 let site = &r.code.sites[b];
-                let fits = match (left.as_small_int(), right.as_small_int()) {
-                    (Some(x), Some(y)) => {
-                        let result = match instr.op {
-                            Op::Add => x.checked_add(y),
-                            Op::Subtract => x.checked_sub(y),
-                            _ => x.checked_mul(y),
-                        };
-                        result.and_then(Value::try_small_int).is_some()
-                    }
-                    _ => false,
+                let op = match instr.op {
+                    Op::Add => IrOp::AddOv,
+                    Op::Subtract => IrOp::SubOv,
+                    _ => IrOp::MulOv,
                 };
+                let fits = small_ints_fit(op, left, right);
                 if !(site.int_fast && fits) {
                     rec.abort(Abort::Unsupported(
                         "arithmetic other than on small integers",
@@ -206,11 +201,6 @@ impl BcEngine {
                 let snapshot = rec.snapshot(pc as u32, len);
                 let right = rec.pop();
                 let left = rec.pop();
-                let op = match instr.op {
-                    Op::Add => IrOp::AddOv,
-                    Op::Subtract => IrOp::SubOv,
-                    _ => IrOp::MulOv,
-                };
                 let s = rec.int_arithmetic(op, left, right, snapshot);
                 rec.push(s);
             }
@@ -282,28 +272,12 @@ impl BcEngine {
                 }
                 let snapshot = rec.snapshot(pc as u32, len);
                 let (counter, limit, by) = (rec.read(c), rec.read(c + 1), rec.read(c + 2));
-                let zero = rec.constant(Value::small_int(0));
-                // The step keeps its sign, and the counter has not passed the limit.
-                if step > 0 {
-                    let positive = rec.int_compare(Compare::Less, zero, by, true, snapshot);
-                    rec.branch(positive, self.u.true_, snapshot);
-                    let within =
-                        rec.int_compare(Compare::LessOrEqual, counter, limit, true, snapshot);
-                    rec.branch(within, self.u.true_, snapshot);
-                } else {
-                    let negative = rec.int_compare(Compare::Less, by, zero, true, snapshot);
-                    rec.branch(negative, self.u.true_, snapshot);
-                    let within =
-                        rec.int_compare(Compare::GreaterOrEqual, counter, limit, true, snapshot);
-                    rec.branch(within, self.u.true_, snapshot);
-                }
+                rec.counting_loop_test(counter, limit, by, step > 0, snapshot);
             }
             Op::ForNext => {
                 let c = a;
                 let (i, step) = (self.u.stack[fp + c], self.u.stack[fp + c + 2]);
-                let fits = matches!((i.as_small_int(), step.as_small_int()),
-                    (Some(x), Some(y)) if x.checked_add(y).and_then(Value::try_small_int).is_some());
-                if !fits {
+                if !small_ints_fit(IrOp::AddOv, i, step) {
                     rec.abort(Abort::Unsupported(
                         "a to:do: counter beyond the small integers",
                     ));
@@ -317,10 +291,7 @@ impl BcEngine {
             }
             Op::IncrementSlot => {
                 let v = self.u.stack[fp + a];
-                let fits = v
-                    .as_small_int()
-                    .is_some_and(|x| x.checked_add(1).and_then(Value::try_small_int).is_some());
-                if !fits {
+                if !small_ints_fit(IrOp::AddOv, v, Value::small_int(1)) {
                     rec.abort(Abort::Unsupported("an increment beyond the small integers"));
                     return false;
                 }
@@ -338,11 +309,7 @@ impl BcEngine {
                 }
                 let snapshot = rec.snapshot(pc as u32, len);
                 let count = rec.read(a);
-                let zero = rec.constant(Value::small_int(0));
-                let more = rec.int_compare(Compare::Greater, count, zero, true, snapshot);
-                rec.branch(more, self.u.true_, snapshot);
-                let one = rec.constant(Value::small_int(1));
-                let next = rec.int_arithmetic(IrOp::SubOv, count, one, snapshot);
+                let next = rec.count_down(count, snapshot);
                 rec.write(a, next);
             }
             op => rec.abort(Abort::Unsupported(op.mnemonic())),
@@ -358,5 +325,14 @@ impl BcEngine {
         }
         rec.abort(Abort::Unsupported("an inner loop"));
         false
+    }
+}
+
+/// Whether `op` on two values gives a small integer from two small integers (what a trace
+/// records; anything else is a send the recording does not follow).
+fn small_ints_fit(op: IrOp, left: Value, right: Value) -> bool {
+    match (left.as_small_int(), right.as_small_int()) {
+        (Some(x), Some(y)) => Recording::small_int_result(op, x, y),
+        _ => false,
     }
 }

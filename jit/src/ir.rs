@@ -227,6 +227,60 @@ pub struct Trace {
     pub snapshots: Vec<Snapshot>,
 }
 
+/// How a pass's output names the values of its input: the output value each input value
+/// became (`None`: dropped, or not reached yet).
+pub struct Renaming(Vec<Option<ValueId>>);
+
+impl Renaming {
+    pub fn new(input: &Trace) -> Renaming {
+        Renaming(vec![None; input.insts.len()])
+    }
+
+    pub fn set(&mut self, old: usize, new: ValueId) {
+        self.0[old] = Some(new);
+    }
+
+    pub fn get(&self, old: ValueId) -> Option<ValueId> {
+        self.0[old.0 as usize]
+    }
+
+    /// Which input values became `new`.
+    pub fn sources(&self, new: ValueId) -> impl Iterator<Item = usize> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(move |(_, m)| **m == Some(new))
+            .map(|(i, _)| i)
+    }
+
+    /// `inst` with its operands renamed (they come before it, so they are renamed already).
+    pub fn inst(&self, inst: &Inst) -> Inst {
+        let mut inst = inst.clone();
+        for a in &mut inst.args {
+            *a = self
+                .get(*a)
+                .expect("operands come first and produce values");
+        }
+        inst
+    }
+
+    /// The input's snapshots with their values renamed; every value they name must have an
+    /// image.
+    pub fn snapshots(&self, input: &Trace) -> Vec<Snapshot> {
+        let mut snapshots = input.snapshots.clone();
+        for s in &mut snapshots {
+            for f in &mut s.frames {
+                for v in &mut f.slots {
+                    *v = self
+                        .get(*v)
+                        .expect("snapshot values are produced by the trace");
+                }
+            }
+        }
+        snapshots
+    }
+}
+
 /// Why a trace is not well-formed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IrError(pub String);

@@ -8,20 +8,16 @@
 
 use std::collections::HashMap;
 
-use crate::ir::{Effect, Inst, Op, Trace, ValueId};
-use crate::opt::fold::remap_snapshots;
+use crate::ir::{Effect, Op, Renaming, Trace, ValueId};
 
 pub fn cse(trace: &Trace) -> Trace {
     let varying = trace.varying_before_loop();
     let mut out = Trace::default();
-    let mut map: Vec<Option<ValueId>> = vec![None; trace.insts.len()];
+    let mut map = Renaming::new(trace);
     // Key → the output value (or, for guards, the output index) computing it.
     let mut seen: HashMap<(Op, Vec<ValueId>, i64), Option<ValueId>> = HashMap::new();
     for (i, inst) in trace.insts.iter().enumerate() {
-        let mut inst: Inst = inst.clone();
-        for a in &mut inst.args {
-            *a = map[a.0 as usize].expect("operands come first");
-        }
+        let inst = map.inst(inst);
         if inst.op == Op::Loop {
             // Entries from before the loop that vary between iterations are not available
             // in the body.
@@ -37,12 +33,12 @@ pub fn cse(trace: &Trace) -> Trace {
         match inst.op.effect() {
             Effect::Pure => {
                 if let Some(Some(v)) = seen.get(&key) {
-                    map[i] = Some(*v);
+                    map.set(i, *v);
                     continue;
                 }
                 let v = out.push(inst);
                 seen.insert(key, Some(v));
-                map[i] = Some(v);
+                map.set(i, v);
             }
             Effect::Guard if inst.op.result() == crate::ir::Type::Void => {
                 if seen.contains_key(&key) {
@@ -51,18 +47,17 @@ pub fn cse(trace: &Trace) -> Trace {
                 out.push(inst);
                 seen.insert(key, None);
             }
-            _ => map[i] = Some(out.push(inst)),
+            _ => map.set(i, out.push(inst)),
         }
     }
-    out.snapshots = remap_snapshots(trace, &map);
+    out.snapshots = map.snapshots(trace);
     out
 }
 
 /// Whether output value `v` is the image of an input value that varies before the loop.
-fn varying_in_out(map: &[Option<ValueId>], varying: &[bool], v: ValueId) -> bool {
-    map.iter()
-        .enumerate()
-        .any(|(i, m)| *m == Some(v) && varying.get(i).copied().unwrap_or(false))
+fn varying_in_out(map: &Renaming, varying: &[bool], v: ValueId) -> bool {
+    map.sources(v)
+        .any(|i| varying.get(i).copied().unwrap_or(false))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! observe — pure computations, loads and allocations. Must never: remove a guard, a store, a
 //! call or loop structure, or a value a kept snapshot names (the engine needs it to resume).
 
-use crate::ir::{Effect, Trace, ValueId};
+use crate::ir::{Effect, Renaming, Trace};
 
 pub fn dce(trace: &Trace) -> Trace {
     let n = trace.insts.len();
@@ -31,14 +31,11 @@ pub fn dce(trace: &Trace) -> Trace {
         }
     }
     let mut out = Trace::default();
-    let mut map: Vec<Option<ValueId>> = vec![None; n];
+    let mut map = Renaming::new(trace);
     for (i, inst) in trace.insts.iter().enumerate() {
         if live[i] {
-            let mut inst = inst.clone();
-            for a in &mut inst.args {
-                *a = map[a.0 as usize].expect("a live instruction's operands are live");
-            }
-            map[i] = Some(out.push(inst));
+            let inst = map.inst(inst);
+            map.set(i, out.push(inst));
         }
     }
     // Snapshots that no kept instruction names may mention removed values: they are dropped
@@ -51,13 +48,13 @@ pub fn dce(trace: &Trace) -> Trace {
             let all_live = s
                 .frames
                 .iter()
-                .all(|f| f.slots.iter().all(|v| map[v.0 as usize].is_some()));
+                .all(|f| f.slots.iter().all(|v| map.get(*v).is_some()));
             if !all_live {
                 s.frames.clear();
             }
             for f in &mut s.frames {
                 for v in &mut f.slots {
-                    *v = map[v.0 as usize].expect("checked above");
+                    *v = map.get(*v).expect("checked above");
                 }
             }
             s

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use crate::ir::{Inst, Op, Trace, ValueId, SMALL_INT_MAX, SMALL_INT_MIN};
+use crate::ir::{Inst, Op, Renaming, Trace, ValueId, SMALL_INT_MAX, SMALL_INT_MIN};
 
 /// What is known about a value of the output trace.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -101,7 +101,7 @@ fn rewrite(out: &Trace, known: &HashMap<ValueId, Known>, inst: &Inst) -> Rewrite
 /// Folds what can be folded; see the module comment.
 pub fn fold(trace: &Trace) -> Trace {
     let mut out = Trace::default();
-    let mut map: Vec<Option<ValueId>> = vec![None; trace.insts.len()];
+    let mut map = Renaming::new(trace);
     let mut known: HashMap<ValueId, Known> = HashMap::new();
     let mut int_constants: HashMap<i64, ValueId> = HashMap::new();
     let carried = trace.carried();
@@ -110,30 +110,27 @@ pub fn fold(trace: &Trace) -> Trace {
             // In the body a carried value is whatever the last iteration made it: forget
             // what was known of its first value, and do not reuse it as a constant.
             for c in &carried {
-                if let Some(v) = map[c.0 as usize] {
+                if let Some(v) = map.get(*c) {
                     known.remove(&v);
                     int_constants.retain(|_, k| *k != v);
                 }
             }
         }
-        let mut inst = inst.clone();
-        for a in &mut inst.args {
-            *a = map[a.0 as usize].expect("operands come first and produce values");
-        }
+        let inst = map.inst(inst);
         match rewrite(&out, &known, &inst) {
-            Rewrite::Same(v) => map[i] = Some(v),
+            Rewrite::Same(v) => map.set(i, v),
             Rewrite::Drop => {}
             Rewrite::Int(c) => {
                 let v = *int_constants
                     .entry(c)
                     .or_insert_with(|| out.push(Inst::new(Op::ConstInt, vec![], c)));
                 known.insert(v, Known::Int(c));
-                map[i] = Some(v);
+                map.set(i, v);
             }
             Rewrite::Double(d) => {
                 let v = out.push(Inst::new(Op::ConstDouble, vec![], d.to_bits() as i64));
                 known.insert(v, Known::Double(d));
-                map[i] = Some(v);
+                map.set(i, v);
             }
             Rewrite::Keep => {
                 let facts = match inst.op {
@@ -160,7 +157,7 @@ pub fn fold(trace: &Trace) -> Trace {
                     _ => None,
                 };
                 if let (Op::ConstInt, Some(v)) = (inst.op, int_constants.get(&inst.imm)) {
-                    map[i] = Some(*v);
+                    map.set(i, *v);
                     continue;
                 }
                 let v = out.push(inst.clone());
@@ -170,25 +167,12 @@ pub fn fold(trace: &Trace) -> Trace {
                 if let Some(f) = facts {
                     known.insert(v, f);
                 }
-                map[i] = Some(v);
+                map.set(i, v);
             }
         }
     }
-    out.snapshots = remap_snapshots(trace, &map);
+    out.snapshots = map.snapshots(trace);
     out
-}
-
-/// The snapshots of `trace` with their values renamed through `map`.
-pub fn remap_snapshots(trace: &Trace, map: &[Option<ValueId>]) -> Vec<crate::ir::Snapshot> {
-    let mut snapshots = trace.snapshots.clone();
-    for s in &mut snapshots {
-        for f in &mut s.frames {
-            for v in &mut f.slots {
-                *v = map[v.0 as usize].expect("snapshot values are produced by the trace");
-            }
-        }
-    }
-    snapshots
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::ir::{Op, Trace, ValueId};
-use crate::opt::fold::remap_snapshots;
+use crate::ir::{Op, Renaming, Trace, ValueId};
 
 fn is_constant(op: Op) -> bool {
     matches!(op, Op::ConstInt | Op::ConstDouble | Op::ConstRef)
@@ -15,27 +14,24 @@ fn is_constant(op: Op) -> bool {
 
 pub fn hoist(trace: &Trace) -> Trace {
     let mut out = Trace::default();
-    let mut map: Vec<Option<ValueId>> = vec![None; trace.insts.len()];
+    let mut map = Renaming::new(trace);
     let mut seen: HashMap<(Op, i64), ValueId> = HashMap::new();
     for (i, inst) in trace.insts.iter().enumerate() {
         if is_constant(inst.op) {
             let v = *seen
                 .entry((inst.op, inst.imm))
                 .or_insert_with(|| out.push(inst.clone()));
-            map[i] = Some(v);
+            map.set(i, v);
         }
     }
     for (i, inst) in trace.insts.iter().enumerate() {
         if is_constant(inst.op) {
             continue;
         }
-        let mut inst = inst.clone();
-        for a in &mut inst.args {
-            *a = map[a.0 as usize].expect("operands come first");
-        }
-        map[i] = Some(out.push(inst));
+        let inst = map.inst(inst);
+        map.set(i, out.push(inst));
     }
-    out.snapshots = remap_snapshots(trace, &map);
+    out.snapshots = map.snapshots(trace);
     out
 }
 

@@ -10,8 +10,7 @@
 
 use std::collections::HashMap;
 
-use crate::ir::{Effect, Op, Trace, ValueId};
-use crate::opt::fold::remap_snapshots;
+use crate::ir::{Effect, Op, Renaming, Trace, ValueId};
 
 /// What is known about memory: (object, field) → value, and (array, index) → value.
 #[derive(Default)]
@@ -22,55 +21,52 @@ struct Heap {
 
 pub fn loads(trace: &Trace) -> Trace {
     let mut out = Trace::default();
-    let mut map: Vec<Option<ValueId>> = vec![None; trace.insts.len()];
+    let mut map = Renaming::new(trace);
     let mut heap = Heap::default();
     for (i, inst) in trace.insts.iter().enumerate() {
-        let mut inst = inst.clone();
-        for a in &mut inst.args {
-            *a = map[a.0 as usize].expect("operands come first");
-        }
+        let inst = map.inst(inst);
         match inst.op {
             Op::LoadField => {
                 let key = (inst.args[0], inst.imm);
                 if let Some(v) = heap.fields.get(&key) {
-                    map[i] = Some(*v);
+                    map.set(i, *v);
                     continue;
                 }
                 let v = out.push(inst);
                 heap.fields.insert(key, v);
-                map[i] = Some(v);
+                map.set(i, v);
             }
             Op::LoadElement => {
                 let key = (inst.args[0], inst.args[1]);
                 if let Some(v) = heap.elements.get(&key) {
-                    map[i] = Some(*v);
+                    map.set(i, *v);
                     continue;
                 }
                 let v = out.push(inst);
                 heap.elements.insert(key, v);
-                map[i] = Some(v);
+                map.set(i, v);
             }
             Op::StoreField => {
                 let (object, value, field) = (inst.args[0], inst.args[1], inst.imm);
                 heap.fields.retain(|(_, f), _| *f != field);
                 heap.fields.insert((object, field), value);
-                map[i] = Some(out.push(inst));
+                map.set(i, out.push(inst));
             }
             Op::StoreElement => {
                 let (array, index, value) = (inst.args[0], inst.args[1], inst.args[2]);
                 heap.elements.clear();
                 heap.elements.insert((array, index), value);
-                map[i] = Some(out.push(inst));
+                map.set(i, out.push(inst));
             }
             op => {
                 if op.effect() == Effect::Call || op == Op::Loop {
                     heap = Heap::default();
                 }
-                map[i] = Some(out.push(inst));
+                map.set(i, out.push(inst));
             }
         }
     }
-    out.snapshots = remap_snapshots(trace, &map);
+    out.snapshots = map.snapshots(trace);
     out
 }
 

@@ -169,6 +169,54 @@ impl Recording {
         })
     }
 
+    /// Whether `op` (`add_ov`, `sub_ov`, `mul_ov`) of two small integers gives a small
+    /// integer: the only case a trace records (otherwise the interpreter sends the message).
+    pub fn small_int_result(op: Op, x: i64, y: i64) -> bool {
+        let result = match op {
+            Op::AddOv => x.checked_add(y),
+            Op::SubOv => x.checked_sub(y),
+            _ => x.checked_mul(y),
+        };
+        result.and_then(Value::try_small_int).is_some()
+    }
+
+    /// The test of an inlined `to:do:` whose loop went on while recording, with a step of
+    /// the sign `ascending` says: guards that the step keeps its sign and the counter has
+    /// not passed the limit (leaving through `snapshot`, the test itself).
+    pub fn counting_loop_test(
+        &mut self,
+        counter: Shadow,
+        limit: Shadow,
+        step: Shadow,
+        ascending: bool,
+        snapshot: SnapshotId,
+    ) {
+        let zero = self.constant(Value::small_int(0));
+        let (sign, within) = if ascending {
+            (
+                self.int_compare(Compare::Less, zero, step, true, snapshot),
+                self.int_compare(Compare::LessOrEqual, counter, limit, true, snapshot),
+            )
+        } else {
+            (
+                self.int_compare(Compare::Less, step, zero, true, snapshot),
+                self.int_compare(Compare::GreaterOrEqual, counter, limit, true, snapshot),
+            )
+        };
+        self.guard_condition(sign);
+        self.guard_condition(within);
+    }
+
+    /// The test of an inlined `timesRepeat:` whose loop went on while recording: guards that
+    /// `count` is positive and answers it less one.
+    pub fn count_down(&mut self, count: Shadow, snapshot: SnapshotId) -> Shadow {
+        let zero = self.constant(Value::small_int(0));
+        let more = self.int_compare(Compare::Greater, count, zero, true, snapshot);
+        self.guard_condition(more);
+        let one = self.constant(Value::small_int(1));
+        self.int_arithmetic(Op::SubOv, count, one, snapshot)
+    }
+
     /// Field `index` of `object`, which must be an object of a class with that field in every
     /// execution of the trace (the receiver of the method that holds the loop).
     pub fn receiver_field(&mut self, object: Shadow, index: usize) -> Shadow {
@@ -248,20 +296,27 @@ impl Recording {
     /// instruction, so leaving early is always correct (`--jit-stress-guards` relies on it).
     pub fn branch(&mut self, s: Shadow, seen: Value, at_branch: SnapshotId) {
         match s {
-            Shadow::Cond {
-                cond,
-                holds,
-                resume,
-            } => {
-                let op = if holds { Op::GuardTrue } else { Op::GuardFalse };
-                self.recorder.emit_exit(op, &[cond], 0, resume);
-            }
+            Shadow::Cond { .. } => self.guard_condition(s),
             Shadow::Value(v) => {
                 let expected = self.recorder.const_ref(seen.raw());
                 self.recorder
                     .emit_exit(Op::GuardSame, &[v, expected], 0, at_branch);
             }
             Shadow::Entry => self.abort(Abort::Unsupported("a branch on an unread position")),
+        }
+    }
+
+    /// Guards that a comparison comes out as it did while recording (leaving at the
+    /// comparison otherwise).
+    fn guard_condition(&mut self, s: Shadow) {
+        if let Shadow::Cond {
+            cond,
+            holds,
+            resume,
+        } = s
+        {
+            let op = if holds { Op::GuardTrue } else { Op::GuardFalse };
+            self.recorder.emit_exit(op, &[cond], 0, resume);
         }
     }
 
