@@ -3,13 +3,19 @@
 //!
 //! Owns: counting back edges per loop header, starting and ending a recording, what each
 //! bytecode records (through `lang::tracing::Recording`, which owns the IR of every
-//! runtime-level operation), and entering a trace at a header and resuming at the pc of its
-//! exit. Must never: record an instruction after executing it (recording happens before, with
-//! the concrete values the handler is about to use), or let a trace run when the loop frame
-//! does not have the positions the trace reads.
+//! runtime-level operation), following sends into the methods and blocks they run (the
+//! recording inlines them), and entering a trace at a header and resuming where it left —
+//! rebuilding the activations of inlined methods the exit was in. Must never: record an
+//! instruction after executing it (recording happens before, with the concrete values the
+//! handler is about to use), or let a trace run when the loop frame does not have the
+//! positions the trace reads.
 
-use jit::ir::Op as IrOp;
+use jit::ir::{Op as IrOp, SnapshotId};
 use jit::recorder::Abort;
+use lang::compile::hir::Trivial;
+use lang::runtime::class::Class;
+use lang::runtime::method::{Method, MethodBody};
+use lang::runtime::object;
 use lang::runtime::value::Value;
 use lang::tracing::recording::Compare;
 use lang::tracing::{Recording, Shadow};
@@ -48,18 +54,30 @@ impl BcEngine {
             }
         };
         match trace {
-            Some(trace) => Ok((Flow::Goto, self.run_trace(fp, &trace))),
+            Some(trace) => self.run_trace(fp, &trace),
             None => {
                 let depth = self.u.stack.len() - fp;
-                self.recording = Some(Recording::new(code.method, header as u32, depth, &options));
+                self.recording = Some(Recording::new(
+                    &self.u,
+                    code.method,
+                    (header as u32, loop_end(code, header) as u32),
+                    fp,
+                    depth,
+                ));
                 self.u.jit_stats.recordings += 1;
                 Ok((Flow::Switch, header))
             }
         }
     }
 
-    /// Runs a compiled trace on the loop frame at `fp`; answers the pc where it left.
-    fn run_trace(&mut self, fp: usize, trace: &jit::backend::CompiledTrace) -> usize {
+    /// Runs a compiled trace on the loop frame at `fp`; answers how the dispatch loop goes on
+    /// where it left: in the loop frame, or (`Flow::Switch`, so that the loop takes the new
+    /// top frame's registers) in an inlined activation the exit rebuilt.
+    fn run_trace(
+        &mut self,
+        fp: usize,
+        trace: &jit::backend::CompiledTrace,
+    ) -> Result<(Flow, usize)> {
         let mut slots: Vec<u64> = (fp..self.u.stack.len())
             .map(|i| self.u.stack[i].raw())
             .collect();
@@ -68,18 +86,45 @@ impl BcEngine {
         self.u.jit_stats.entries += 1;
         // Under --jit-stress-guards, leave at the 1st, 2nd, … 7th guard in turn.
         let countdown = 1 + self.u.jit_stats.entries % 7;
-        let exit = trace.run(&mut slots, &mut exit_values, &safepoint, countdown);
+        let heap = &mut self.u.heap;
+        let exit = trace.run(
+            &mut slots,
+            &mut exit_values,
+            &safepoint,
+            countdown,
+            &mut |object| heap.remember_if_old(Value::from_raw(object)),
+        );
         self.u.jit_stats.exits += 1;
-        // The trace's exit values are the loop frame's positions, slots then operands.
+        // The exit values are each activation's positions (slots, then operands), the loop
+        // frame's first; each inlined one is rebuilt on top of its caller, which resumes
+        // after the send that called it.
         self.u.stack.truncate(fp);
-        for raw in exit_values.iter() {
-            self.u.stack.push(Value::from_raw(*raw));
+        let frames = trace.exit_frames(exit.snapshot);
+        let mut values = exit_values.iter();
+        for (k, frame) in frames.iter().enumerate() {
+            if k > 0 {
+                let method = Method::from_value(Value::from_raw(frame.method));
+                let code = self.code_of(method)?;
+                self.u.set_pc(frames[k - 1].position[0]);
+                let base = self.u.stack.len();
+                self.u.push_frame(method, code.line, base)?;
+            }
+            for raw in values.by_ref().take(frame.size) {
+                self.u.stack.push(Value::from_raw(*raw));
+            }
         }
-        trace.position(exit.snapshot)[0] as usize
+        let pc = frames.last().expect("an exit has a frame").position[0] as usize;
+        let flow = if frames.len() == 1 {
+            Flow::Goto
+        } else {
+            Flow::Switch
+        };
+        Ok((flow, pc))
     }
 
-    /// Ends the recording: compiled, or aborted for `reason` (counted per loop).
-    fn end_recording(&mut self, reason: Option<Abort>) {
+    /// Ends the recording: compiled, or aborted for `reason` (counted per loop) at the
+    /// instruction `at` describes (for `--jit-log`).
+    fn end_recording(&mut self, reason: Option<Abort>, at: &str) {
         let Some(recording) = self.recording.take() else {
             return;
         };
@@ -87,7 +132,12 @@ impl BcEngine {
         let method = recording.method;
         let options = self.u.options.jit;
         let result = match reason {
-            Some(reason) => Err(reason.describe()),
+            Some(reason) => {
+                let why = format!("{} ({at})", reason.describe());
+                let name = method.display_name();
+                self.u.jit_stats.log_abort(name, header as u32, why);
+                Err(reason.describe())
+            }
             None => recording.finish(&options, &mut self.u.jit_stats),
         };
         let code = self.compiled[method.engine_index.get() as usize - 1];
@@ -95,6 +145,11 @@ impl BcEngine {
         let state = loops.entry(header).or_default();
         match result {
             Ok(trace) => state.trace = Some(trace),
+            // Not the loop's fault: record it again at its next back edge.
+            Err(_) if reason == Some(Abort::LoopEnded) => {
+                self.u.jit_stats.abort(Abort::LoopEnded.describe());
+                state.count = options.threshold.saturating_sub(1);
+            }
             Err(reason) => {
                 self.u.jit_stats.abort(reason);
                 state.aborted(&options, &mut self.u.jit_stats);
@@ -105,7 +160,7 @@ impl BcEngine {
     /// Abandons a recording because execution left it by an error or an unwind.
     pub(crate) fn abandon_recording(&mut self) {
         if self.recording.is_some() {
-            self.end_recording(Some(Abort::LeftLoop));
+            self.end_recording(Some(Abort::LeftLoop), "an error or a non-local return");
         }
     }
 
@@ -120,11 +175,18 @@ impl BcEngine {
         self.recording = Some(rec);
         match (closes, aborted) {
             (_, Some(reason)) => {
-                self.end_recording(Some(reason));
+                let at = format!(
+                    "at {} in {}, pc {} (line {})",
+                    instr.op.mnemonic(),
+                    r.code.method.display_name(),
+                    r.pc,
+                    r.code.lines[r.pc]
+                );
+                self.end_recording(Some(reason), &at);
                 false
             }
             (true, None) => {
-                self.end_recording(None);
+                self.end_recording(None, "");
                 false
             }
             (false, None) => true,
@@ -135,8 +197,12 @@ impl BcEngine {
     fn record_instruction(&mut self, rec: &mut Recording, r: &Regs, instr: Instr) -> bool {
         let pc = r.pc;
         let fp = r.fp;
-        let len = self.u.stack.len() - fp;
-        if !std::ptr::eq(r.code.method, rec.method) {
+        // Positions from the loop frame's first slot: what a snapshot keeps.
+        let len = self.u.stack.len() - rec.origin;
+        let frame = rec.frame();
+        if !std::ptr::eq(r.code.method, frame.method) || fp != rec.origin + frame.base {
+            // The interpreter is not where the recording followed it: the loop's method
+            // returned, or an error or non-local return unwound.
             rec.abort(Abort::LeftLoop);
             return false;
         }
@@ -176,12 +242,71 @@ impl BcEngine {
                 rec.push(s);
             }
             Op::Jump => {}
-            // An instance-side method's receiver (slot 0) is an object of the method's holder
-            // (or a subclass) on every execution, so its fields need no guard.
+            // A method's receiver (slot 0) is an object of the method's holder (or a
+            // subclass) on every execution, so its fields need no guard.
             Op::PushField => {
                 let receiver = rec.read(0);
-                let s = rec.receiver_field(receiver, a);
+                let s = rec.load_field(receiver, a);
                 rec.push(s);
+            }
+            Op::StoreField | Op::PopField => {
+                let receiver = rec.read(0);
+                let v = if instr.op == Op::PopField {
+                    rec.pop()
+                } else {
+                    rec.top()
+                };
+                rec.store_field(receiver, a, v);
+            }
+            Op::PushFieldOf | Op::StoreFieldOf => {
+                let object = concrete(self, 0);
+                if Class::try_from_value(object).is_some() || !object.is_ref() {
+                    rec.abort(Abort::Unsupported("a field of a class"));
+                    return false;
+                }
+                let class = self.u.class_of(object);
+                let snapshot = rec.snapshot(pc as u32, len);
+                let o = rec.pop();
+                rec.guard_class(o, object, class, snapshot);
+                if instr.op == Op::PushFieldOf {
+                    let s = rec.load_field(o, a);
+                    rec.push(s);
+                } else {
+                    let v = rec.top();
+                    rec.store_field(o, a, v);
+                }
+            }
+            Op::PushContext | Op::StoreContext => {
+                let mut context = rec.read(r.code.head_slot);
+                for _ in 0..a {
+                    context = rec.load_field(context, object::CONTEXT_OUTER);
+                }
+                if instr.op == Op::PushContext {
+                    let s = rec.load_field(context, b);
+                    rec.push(s);
+                } else {
+                    let v = rec.top();
+                    rec.store_field(context, b, v);
+                }
+            }
+            Op::PushGlobal => {
+                let cache = &r.code.globals[b];
+                if cache.read(&mut self.u).is_none() {
+                    rec.abort(Abort::Unsupported("an undefined global"));
+                    return false;
+                }
+                let cell = cache.cell(&mut self.u) as *const _ as i64;
+                let s = Shadow::Value(rec.recorder.emit(IrOp::LoadGlobal, &[], cell));
+                rec.push(s);
+            }
+            Op::Send | Op::SuperSend => self.record_send(rec, r, instr, len),
+            Op::Return => {
+                let v = rec.pop();
+                rec.leave_frame(v);
+            }
+            Op::ReturnSlot => {
+                let v = rec.read(a);
+                rec.leave_frame(v);
             }
             Op::Add | Op::Subtract | Op::Multiply => {
                 let (left, right) = (concrete(self, 1), concrete(self, 0));
@@ -234,6 +359,11 @@ impl BcEngine {
                     rec.abort(Abort::Unsupported("a test of a non-Boolean"));
                     return false;
                 }
+                let jumps = (seen == self.u.true_) == (instr.op == Op::JumpIfTrue);
+                if jumps && rec.frames.len() == 1 && pc + 1 + b > rec.end as usize {
+                    rec.abort(Abort::LoopEnded);
+                    return false;
+                }
                 let s = rec.top();
                 // A condition is not a value a snapshot can hold: it is popped first (its
                 // guard resumes at the comparison); a Boolean value stays on the stack in the
@@ -267,7 +397,7 @@ impl BcEngine {
                 };
                 let go = (step > 0 && i <= end) || (step < 0 && i >= end);
                 if step == 0 || !go {
-                    rec.abort(Abort::LeftLoop);
+                    rec.abort(ended_or(rec, pc + 1 + b, "a to:do: loop that does not run"));
                     return false;
                 }
                 let snapshot = rec.snapshot(pc as u32, len);
@@ -304,7 +434,11 @@ impl BcEngine {
             Op::TimesTest => {
                 let left = self.u.stack[fp + a].as_small_int().unwrap_or(0);
                 if left <= 0 {
-                    rec.abort(Abort::LeftLoop);
+                    rec.abort(ended_or(
+                        rec,
+                        pc + 1 + b,
+                        "a timesRepeat: loop that does not run",
+                    ));
                     return false;
                 }
                 let snapshot = rec.snapshot(pc as u32, len);
@@ -320,11 +454,144 @@ impl BcEngine {
     /// A back edge to `target` while recording: the end of the iteration if it is the
     /// recorded loop's header; another loop inside it is not recorded (yet).
     fn closes(&self, rec: &mut Recording, target: usize) -> bool {
-        if target == rec.header as usize {
+        if rec.frames.len() == 1 && target == rec.header as usize {
             return true;
         }
         rec.abort(Abort::Unsupported("an inner loop"));
         false
+    }
+
+    /// A send (or super send) about to run: guards the receiver's class (so that the method
+    /// found is the one the trace follows) and records what the call will do.
+    fn record_send(&mut self, rec: &mut Recording, r: &Regs, instr: Instr, len: usize) {
+        let site = &r.code.sites[instr.b as usize];
+        let nargs = site.nargs;
+        let receiver = self.u.stack[self.u.stack.len() - nargs - 1];
+        let snapshot = rec.snapshot(r.pc as u32, len);
+        let method = if instr.op == Op::Send {
+            let class = self.u.class_of(receiver);
+            let s = rec.peek(nargs);
+            rec.guard_class(s, receiver, class, snapshot);
+            self.u.lookup(class, site.selector)
+        } else {
+            site.super_cache.lookup(&mut self.u, site.selector)
+        };
+        match method {
+            Some(m) => self.record_call(rec, r.pc, m, nargs, snapshot),
+            None => rec.abort(Abort::Unsupported("doesNotUnderstand:")),
+        }
+    }
+
+    /// What `call` will do with `m` on the receiver and `nargs` arguments on the stack, in
+    /// the same order of cases: a trivial method, a method with code (inlined), a block's
+    /// evaluation (inlined, behind a guard on the block's method), another primitive.
+    fn record_call(
+        &mut self,
+        rec: &mut Recording,
+        pc: usize,
+        m: &'static Method,
+        nargs: usize,
+        snapshot: SnapshotId,
+    ) {
+        if let Some(trivial) = m.code().and_then(|c| c.trivial) {
+            let receiver = rec.peek(nargs);
+            let result = match trivial {
+                Trivial::Field(i) => rec.load_field(receiver, i as usize),
+                Trivial::SetField(i) => {
+                    let v = rec.peek(0);
+                    rec.store_field(receiver, i as usize, v);
+                    receiver
+                }
+                Trivial::Constant(v) => rec.constant(v),
+                Trivial::Receiver => receiver,
+            };
+            rec.drop_top(nargs + 1);
+            rec.push(result);
+            return;
+        }
+        let base = self.u.stack.len() - nargs - 1;
+        let receiver = self.u.stack[base];
+        match &m.body {
+            MethodBody::Code(_) => self.record_entry(rec, m, nargs, pc),
+            MethodBody::Primitive(_, index)
+                if self.block_primitives[*index]
+                    && receiver.is_ref()
+                    && object::kind(receiver) == lang::gc::Kind::Block =>
+            {
+                let method = Method::from_value(object::value_at(receiver, object::BLOCK_METHOD));
+                if method.params != nargs {
+                    rec.abort(Abort::Unsupported("a block called with the wrong arity"));
+                    return;
+                }
+                let block = rec.peek(nargs);
+                let block_method = rec.load_field(block, object::BLOCK_METHOD);
+                rec.guard_same(block_method, method.as_value(), snapshot);
+                self.record_entry(rec, method, nargs, pc);
+            }
+            MethodBody::Primitive(_, index) => {
+                let args: Vec<Value> = (base..self.u.stack.len())
+                    .map(|i| self.u.stack[i])
+                    .collect();
+                if let Some(result) =
+                    lang::tracing::primitives::record(rec, &self.u, *index, &args, snapshot)
+                {
+                    rec.drop_top(nargs + 1);
+                    rec.push(result);
+                }
+            }
+            MethodBody::MissingPrimitive => {
+                rec.abort(Abort::Unsupported("a missing primitive"));
+            }
+        }
+    }
+
+    /// The recording follows `enter`: an activation of `method` on the receiver (or block)
+    /// and `nargs` arguments on the stack.
+    fn record_entry(
+        &mut self,
+        rec: &mut Recording,
+        method: &'static Method,
+        nargs: usize,
+        pc: usize,
+    ) {
+        let Ok(code) = self.code_of(method) else {
+            rec.abort(Abort::Unsupported("a method that does not compile"));
+            return;
+        };
+        if code.context_size > 0 {
+            rec.abort(Abort::Unsupported("a method with captured variables"));
+            return;
+        }
+        rec.enter_frame(method, nargs, code.frame_slots, pc as u32);
+        if code.is_block {
+            let block = rec.read(0);
+            let receiver = rec.load_field(block, object::BLOCK_RECEIVER);
+            rec.write(code.self_slot, receiver);
+            let outer = rec.load_field(block, object::BLOCK_OUTER);
+            rec.write(code.head_slot, outer);
+        }
+    }
+}
+
+/// The back edge of the loop at `header`: the first backward jump to it (the loops the
+/// compiler makes are nested, so the body lies between the two).
+fn loop_end(code: &BcMethod, header: usize) -> usize {
+    (header..code.code.len())
+        .find(|&pc| {
+            let i = code.code[pc];
+            matches!(i.op, Op::JumpBack | Op::ForNext) && pc + 1 - i.b as usize == header
+        })
+        .unwrap_or(code.code.len())
+}
+
+/// For a loop test about to jump to `target`: `LoopEnded` when that leaves the recorded loop
+/// (past its back edge, in the loop's activation), else `Unsupported(what)` — an inner loop
+/// that does not run.
+fn ended_or(rec: &Recording, target: usize, what: &'static str) -> Abort {
+    if rec.frames.len() == 1 && target > rec.end as usize {
+        Abort::LoopEnded
+    } else {
+        Abort::Unsupported(what)
     }
 }
 

@@ -126,6 +126,7 @@ ir_ops! {
     GuardInt = "guard_int" (Fixed(1), imm: false) -> Void, Guard, "Leave unless the value is a small integer.";
     GuardDouble = "guard_double" (Fixed(1), imm: false) -> Void, Guard, "Leave unless the value is an immediate double.";
     GuardClass = "guard_class" (Fixed(1), imm: true) -> Void, Guard, "Leave unless the value's class is the class `imm`.";
+    GuardKind = "guard_kind" (Fixed(1), imm: true) -> Void, Guard, "Leave unless the heap object (after guard_class) has the representation `imm` (the runtime's kind number).";
     GuardTrue = "guard_true" (Fixed(1), imm: false) -> Void, Guard, "Leave unless the condition holds.";
     GuardFalse = "guard_false" (Fixed(1), imm: false) -> Void, Guard, "Leave if the condition holds.";
     GuardSame = "guard_same" (Fixed(2), imm: false) -> Void, Guard, "Leave unless both are the same value (identity).";
@@ -151,7 +152,9 @@ ir_ops! {
     LtDouble = "lt_double" (Fixed(2), imm: false) -> Bool, Pure, "Double <.";
     LeDouble = "le_double" (Fixed(2), imm: false) -> Bool, Pure, "Double <=.";
     EqDouble = "eq_double" (Fixed(2), imm: false) -> Bool, Pure, "Double =.";
+    EqRef = "eq_ref" (Fixed(2), imm: false) -> Bool, Pure, "Identity of two tagged values (`==`).";
     // The heap.
+    LoadGlobal = "load_global" (Fixed(0), imm: true) -> Ref, Load, "The value in the global's cell at address `imm` (cells never move).";
     LoadField = "load_field" (Fixed(1), imm: true) -> Ref, Load, "Field `imm` (from 0) of an object.";
     StoreField = "store_field" (Fixed(2), imm: true) -> Void, Store, "Store into field `imm` of an object (with the write barrier).";
     ArraySize = "array_size" (Fixed(1), imm: false) -> Int, Pure, "The number of elements of an array (sizes never change).";

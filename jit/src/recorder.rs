@@ -24,6 +24,9 @@ pub enum Abort {
     LeftLoop,
     /// Sends nested deeper than the inlining limit.
     TooDeep,
+    /// The loop ended in the iteration being recorded (its test failed): not the loop's
+    /// fault, so it is recorded again at its next back edge rather than counted against it.
+    LoopEnded,
 }
 
 impl Abort {
@@ -33,6 +36,7 @@ impl Abort {
             Abort::Unsupported(what) => format!("unsupported: {what}"),
             Abort::LeftLoop => "left the loop".into(),
             Abort::TooDeep => "inlining too deep".into(),
+            Abort::LoopEnded => "the loop ended while recording".into(),
         }
     }
 }

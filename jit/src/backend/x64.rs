@@ -9,13 +9,15 @@
 
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
 
-use super::{BackendError, CompiledTrace, Layout};
+use super::{BackendError, CompiledTrace, ExitFrame, Layout};
 use crate::ir::{Op, Trace, Type};
 
 const CTX_SLOTS: i32 = 0;
 const CTX_EXIT_VALUES: i32 = 8;
 const CTX_SAFEPOINT: i32 = 16;
 const CTX_COUNTDOWN: i32 = 24;
+const CTX_REMEMBER: i32 = 32;
+const CTX_REMEMBER_ENV: i32 = 40;
 
 /// The stack slot of value `i`.
 fn slot(i: usize) -> i32 {
@@ -92,6 +94,41 @@ pub fn compile(
             Op::GuardInt => {
                 let e = need_exit()?;
                 dynasm!(ops ; .arch x64 ; test BYTE [rsp + a(0)], 1 ; jz =>e);
+            }
+            Op::GuardDouble => {
+                let e = need_exit()?;
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov eax, [rsp + a(0)]
+                    ; and eax, 3
+                    ; cmp eax, 2
+                    ; jne =>e
+                );
+            }
+            Op::GuardClass => {
+                // A heap reference (low three bits clear; 0 is never a value) whose header's
+                // class word is `imm`.
+                let e = need_exit()?;
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rax, [rsp + a(0)]
+                    ; test al, 7
+                    ; jnz =>e
+                    ; mov rcx, QWORD inst.imm
+                    ; cmp [rax], rcx
+                    ; jne =>e
+                );
+            }
+            Op::GuardKind => {
+                // The kind is the meta word's low byte.
+                let e = need_exit()?;
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rax, [rsp + a(0)]
+                    ; movzx ecx, BYTE [rax + layout.meta_offset]
+                    ; cmp ecx, inst.imm as i32
+                    ; jne =>e
+                );
             }
             Op::GuardTrue | Op::GuardFalse => {
                 let e = need_exit()?;
@@ -172,6 +209,72 @@ pub fn compile(
                     ; mov [rsp + r], rax
                 );
             }
+            Op::EqRef => {
+                dynasm!(ops
+                    ; .arch x64
+                    ; xor ecx, ecx
+                    ; mov rax, [rsp + a(0)]
+                    ; cmp rax, [rsp + a(1)]
+                    ; sete cl
+                    ; mov [rsp + r], rcx
+                );
+            }
+            Op::StoreField => {
+                let offset = layout.payload_offset + 8 * inst.imm as i32;
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rax, [rsp + a(0)]
+                    ; mov rcx, [rsp + a(1)]
+                    ; mov [rax + offset], rcx
+                );
+                write_barrier(&mut ops, layout);
+            }
+            Op::ArraySize => {
+                array_size(&mut ops, layout);
+                dynasm!(ops ; .arch x64 ; mov [rsp + r], rax);
+            }
+            Op::GuardIndex => {
+                let e = need_exit()?;
+                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)]);
+                array_size(&mut ops, layout);
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rcx, [rsp + a(1)]
+                    ; cmp rcx, 1
+                    ; jl =>e
+                    ; cmp rcx, rax
+                    ; jg =>e
+                );
+            }
+            Op::LoadElement => {
+                let first = layout.payload_offset - 8; // element 1 is the first
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rax, [rsp + a(0)]
+                    ; mov rcx, [rsp + a(1)]
+                    ; mov rax, [rax + rcx * 8 + first]
+                    ; mov [rsp + r], rax
+                );
+            }
+            Op::StoreElement => {
+                let first = layout.payload_offset - 8;
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rax, [rsp + a(0)]
+                    ; mov rdx, [rsp + a(1)]
+                    ; mov rcx, [rsp + a(2)]
+                    ; mov [rax + rdx * 8 + first], rcx
+                );
+                write_barrier(&mut ops, layout);
+            }
+            Op::LoadGlobal => {
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rax, QWORD inst.imm
+                    ; mov rax, [rax]
+                    ; mov [rsp + r], rax
+                );
+            }
             Op::LoadField => {
                 let offset = layout.payload_offset + 8 * inst.imm as i32;
                 dynasm!(ops
@@ -210,7 +313,6 @@ pub fn compile(
     if trace.loop_index().is_none() {
         return Err(BackendError::Unsupported("a trace without a loop"));
     }
-    let mut snapshot_shapes = Vec::new();
     let mut exit_size = 0;
     for (s, snapshot) in trace.snapshots.iter().enumerate() {
         dynasm!(ops ; .arch x64 ; =>exits[s] ; mov rcx, [rbx + CTX_EXIT_VALUES]);
@@ -227,7 +329,6 @@ pub fn compile(
             }
         }
         exit_size = exit_size.max(k as usize);
-        snapshot_shapes.push(snapshot.frames.iter().map(|f| f.slots.len()).collect());
         dynasm!(ops ; .arch x64 ; mov eax, s as i32 ; jmp =>epilogue);
     }
     dynasm!(ops
@@ -242,23 +343,60 @@ pub fn compile(
     let code = ops
         .finalize()
         .map_err(|_| BackendError::Assembler("finalizing the code".into()))?;
+    let exits = trace
+        .snapshots
+        .iter()
+        .map(|s| {
+            s.frames
+                .iter()
+                .map(|f| ExitFrame {
+                    method: f.method,
+                    position: f.position.clone(),
+                    size: f.slots.len(),
+                })
+                .collect()
+        })
+        .collect();
     Ok(CompiledTrace {
         code,
         entry,
         slots_read,
         exit_size,
-        snapshot_shapes,
-        positions: trace
-            .snapshots
-            .iter()
-            .map(|s| {
-                s.frames
-                    .last()
-                    .map(|f| f.position.clone())
-                    .unwrap_or_default()
-            })
-            .collect(),
+        exits,
     })
+}
+
+/// The write barrier after storing `rcx` into the object at `rax`: a reference stored into
+/// an old object not yet remembered calls the runtime to remember it.
+fn write_barrier(ops: &mut dynasmrt::x64::Assembler, layout: &Layout) {
+    let done = ops.new_dynamic_label();
+    let old = layout.old_flag as i32;
+    let both = (layout.old_flag | layout.remembered_flag) as i32;
+    dynasm!(ops
+        ; .arch x64
+        ; test cl, 7
+        ; jnz =>done
+        ; mov edx, [rax + layout.meta_offset]
+        ; and edx, both
+        ; cmp edx, old
+        ; jne =>done
+        ; mov rdi, [rbx + CTX_REMEMBER_ENV]
+        ; mov rsi, rax
+        ; call QWORD [rbx + CTX_REMEMBER]
+        ; =>done
+    );
+}
+
+/// `rax` := the number of elements of the array at `rax` (its size in words, header
+/// excluded).
+fn array_size(ops: &mut dynasmrt::x64::Assembler, layout: &Layout) {
+    let header_words = layout.payload_offset / 8;
+    dynasm!(ops
+        ; .arch x64
+        ; mov rax, [rax + layout.meta_offset]
+        ; shr rax, 32
+        ; sub rax, header_words
+    );
 }
 
 #[cfg(test)]
@@ -269,7 +407,22 @@ mod tests {
     use crate::backend::Layout;
     use crate::text::parse;
 
-    const LAYOUT: Layout = Layout { payload_offset: 16 };
+    const OLD: u32 = 1 << 8;
+    const REMEMBERED: u32 = 1 << 10;
+    const LAYOUT: Layout = Layout {
+        payload_offset: 16,
+        meta_offset: 8,
+        old_flag: OLD,
+        remembered_flag: REMEMBERED,
+    };
+
+    /// A fake heap object: the class word, the meta word (`flags`, the size in words), then
+    /// `payload`.
+    fn object(class: u64, flags: u32, payload: &[u64]) -> Vec<u64> {
+        let mut words = vec![class, flags as u64 | (((payload.len() + 2) as u64) << 32)];
+        words.extend_from_slice(payload);
+        words
+    }
 
     fn int(i: i64) -> u64 {
         ((i << 1) | 1) as u64
@@ -299,7 +452,7 @@ jump
         let code = compile(&parse(COUNT).unwrap(), None, false, &LAYOUT).unwrap();
         let mut slots = vec![0, int(3), int(1000)];
         let mut exit = Vec::new();
-        let e = code.run(&mut slots, &mut exit, &Cell::new(0), 0);
+        let e = code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
         assert_eq!(e.snapshot, 0);
         assert_eq!(exit, vec![int(1000), int(1000)]);
         assert_eq!(code.frame_sizes(0), &[2]);
@@ -312,7 +465,8 @@ jump
         let mut slots = vec![0, not_an_int, int(5)];
         let mut exit = Vec::new();
         assert_eq!(
-            code.run(&mut slots, &mut exit, &Cell::new(0), 0).snapshot,
+            code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {})
+                .snapshot,
             0
         );
         assert_eq!(exit, vec![not_an_int, int(5)]);
@@ -324,7 +478,7 @@ jump
         let code = compile(&parse(COUNT).unwrap(), None, false, &LAYOUT).unwrap();
         let mut slots = vec![0, int(max - 2), int(max)];
         let mut exit = Vec::new();
-        code.run(&mut slots, &mut exit, &Cell::new(0), 0);
+        code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
         // i went max-2 → max-1, then max-1 + 1 = max fits, then i = max is not < n: exit with
         // i = max. With n beyond the small integers it would have overflowed instead.
         assert_eq!(exit, vec![int(max), int(max)]);
@@ -336,7 +490,7 @@ jump
         let code = compile(&parse(&text).unwrap(), Some(1), false, &LAYOUT).unwrap();
         let mut slots = vec![0, int(0), int(1000)];
         let mut exit = Vec::new();
-        let e = code.run(&mut slots, &mut exit, &Cell::new(1), 0);
+        let e = code.run(&mut slots, &mut exit, &Cell::new(1), 0, &mut |_| {});
         // One iteration ran, then the back edge saw the request.
         assert_eq!(e.snapshot, 1);
         assert_eq!(exit, vec![int(1), int(1000)]);
@@ -368,7 +522,7 @@ jump
         let code = compile(&parse(text).unwrap(), None, false, &LAYOUT).unwrap();
         let mut slots = vec![int(0)];
         let mut exit = Vec::new();
-        code.run(&mut slots, &mut exit, &Cell::new(0), 0);
+        code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
         // 1.5^k < 100 for k = 1..=11, so 11 iterations complete.
         assert_eq!(exit, vec![int(11)]);
     }
@@ -381,13 +535,14 @@ jump
         let mut slots = vec![0, int(3), int(1000)];
         let mut exit = Vec::new();
         assert_eq!(
-            code.run(&mut slots, &mut exit, &Cell::new(0), 1).snapshot,
+            code.run(&mut slots, &mut exit, &Cell::new(0), 1, &mut |_| {})
+                .snapshot,
             0
         );
         assert_eq!(exit, vec![int(3), int(1000)]);
         // Four guards per iteration: a countdown of 9 leaves at the first guard of the
         // third iteration, after two increments.
-        code.run(&mut slots, &mut exit, &Cell::new(0), 9);
+        code.run(&mut slots, &mut exit, &Cell::new(0), 9, &mut |_| {});
         assert_eq!(exit, vec![int(5), int(1000)]);
     }
 
@@ -416,7 +571,7 @@ jump
         let code = compile(&parse(text).unwrap(), None, false, &LAYOUT).unwrap();
         let mut slots = vec![address, int(0)];
         let mut exit = Vec::new();
-        code.run(&mut slots, &mut exit, &Cell::new(0), 0);
+        code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
         // 22, 44, 66, 88 stay below 100; 110 leaves (with the last value below, 88 + 22).
         assert_eq!(exit, vec![address, int(88)]);
         drop(object);
@@ -424,10 +579,128 @@ jump
 
     #[test]
     fn unsupported_operations_are_refused() {
-        let text = "%0 = input #0\n%1 = input #1\nloop\nstore_field %0 %1 #1\njump\n";
+        let text = "%0 = input #0\nloop\n%2 = new_object #16\njump\n";
         assert_eq!(
             compile(&parse(text).unwrap(), None, false, &LAYOUT).err(),
-            Some(super::BackendError::Unsupported("store_field"))
+            Some(super::BackendError::Unsupported("new_object"))
         );
+    }
+
+    /// Stores field 0 of the object in slot 0 from slot 1 (once per iteration), counting
+    /// iterations in slot 2 up to 3.
+    const STORE: &str = "\
+%0 = input #0
+%1 = input #1
+%2 = input #2
+%3 = const_int #3
+%4 = const_int #1
+loop
+store_field %0 %1 #0
+guard_int %2 @0
+%8 = unbox_int %2
+%9 = add_ov %8 %4 @0
+%10 = box_int %9
+%11 = lt_int %9 %3
+guard_true %11 @1
+phi %2 %10
+jump
+@0: 0x1 [0] %0 %1 %2
+@1: 0x1 [1] %0 %1 %10
+";
+
+    #[test]
+    fn a_stored_reference_remembers_an_old_object_through_the_barrier() {
+        let code = compile(&parse(STORE).unwrap(), None, false, &LAYOUT).unwrap();
+        let referenced = object(0x40, 0, &[]);
+        let reference = referenced.as_ptr() as u64;
+        for (flags, stored, remembered) in [
+            (OLD, reference, true),               // old, not yet remembered: call
+            (OLD | REMEMBERED, reference, false), // already remembered
+            (0, reference, false),                // young
+            (OLD, int(7), false),                 // not a reference
+        ] {
+            let target = object(0x40, flags, &[int(0)]);
+            let address = target.as_ptr() as u64;
+            let mut slots = vec![address, stored, int(0)];
+            let mut exit = Vec::new();
+            let mut calls = Vec::new();
+            let e = code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |o| {
+                calls.push(o)
+            });
+            assert_eq!(e.snapshot, 1);
+            assert_eq!(exit, vec![address, stored, int(3)]);
+            assert_eq!(target[2], stored, "the field holds the stored value");
+            // The code does not set the flag (the runtime does): so each iteration calls.
+            let expected = if remembered { vec![address; 3] } else { vec![] };
+            assert_eq!(calls, expected, "flags {flags:#x}, stored {stored:#x}");
+        }
+    }
+
+    #[test]
+    fn class_and_double_guards_tell_values_apart() {
+        let text = "\
+%0 = input #0
+loop
+guard_class %0 #64 @0
+jump
+@0: 0x1 [0] %0
+";
+        let code = compile(&parse(text).unwrap(), None, false, &LAYOUT).unwrap();
+        let other = object(0x80, 0, &[]);
+        // A small integer, an immediate double (tag 10) and an object of another class all
+        // leave at once (an object of class 0x40 would loop forever).
+        for v in [int(5), 0b110, other.as_ptr() as u64] {
+            let mut slots = vec![v];
+            let mut exit = Vec::new();
+            code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
+            assert_eq!(exit, vec![v]);
+        }
+        let text = "%0 = input #0\nloop\nguard_double %0 @0\njump\n@0: 0x1 [0] %0\n";
+        let code = compile(&parse(text).unwrap(), None, false, &LAYOUT).unwrap();
+        for v in [int(5), other.as_ptr() as u64] {
+            let mut slots = vec![v];
+            let mut exit = Vec::new();
+            code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
+            assert_eq!(exit, vec![v]);
+        }
+    }
+
+    #[test]
+    fn elements_are_read_and_written_within_the_bounds() {
+        // i := 1. [array at: i put: (array at: i) + 10. i := i + 1] forever, leaving at the
+        // index guard when i passes the size (3).
+        let text = "\
+%0 = input #0
+%1 = input #1
+%2 = const_int #1
+%3 = const_int #10
+loop
+guard_int %1 @0
+%6 = unbox_int %1
+guard_index %0 %6 @0
+%8 = load_element %0 %6
+guard_int %8 @0
+%10 = unbox_int %8
+%11 = add_ov %10 %3 @0
+%12 = box_int %11
+store_element %0 %6 %12
+%14 = add_ov %6 %2 @0
+%15 = box_int %14
+phi %1 %15
+jump
+@0: 0x1 [0] %0 %1
+";
+        let code = compile(&parse(text).unwrap(), None, false, &LAYOUT).unwrap();
+        let array = object(0x40, 0, &[int(1), int(2), int(3)]);
+        let mut slots = vec![array.as_ptr() as u64, int(1)];
+        let mut exit = Vec::new();
+        code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
+        assert_eq!(&array[2..], &[int(11), int(12), int(13)]);
+        assert_eq!(exit, vec![array.as_ptr() as u64, int(4)]);
+        // Index 0 is out of bounds too.
+        let mut slots = vec![array.as_ptr() as u64, int(0)];
+        code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
+        assert_eq!(&array[2..], &[int(11), int(12), int(13)]);
+        assert_eq!(exit, vec![array.as_ptr() as u64, int(0)]);
     }
 }

@@ -65,7 +65,9 @@ pub const FORWARDED: u64 = 1 << 11;
 /// Never freed, never moved: classes, methods, symbols, literals.
 pub const PERMANENT: u64 = 1 << 12;
 
-const SIZE_SHIFT: u32 = 32;
+/// The size in words (header included) is the meta word's high 32 bits (the JIT's code
+/// reads it there too: `tracing::layout`).
+pub const SIZE_SHIFT: u32 = 32;
 /// Bits 13..32 of `meta` hold the identity hash (0: not assigned yet).
 const HASH_SHIFT: u32 = 13;
 const HASH_MASK: u64 = (1 << 19) - 1;

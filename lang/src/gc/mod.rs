@@ -191,6 +191,12 @@ impl Heap {
         }
     }
 
+    /// The write barrier's slow path for compiled traces, which test the flags themselves:
+    /// remembers `obj` if it is old and not remembered yet.
+    pub fn remember_if_old(&mut self, obj: Value) {
+        self.write_barrier(obj, obj);
+    }
+
     #[cold]
     fn remember(&mut self, obj: *mut Header) {
         // SAFETY: as in `write_barrier`.

@@ -282,15 +282,20 @@ impl GlobalCache {
     /// `unknownGlobal:` through `unknown_global`).
     #[inline(always)]
     pub fn read(&self, u: &mut Universe) -> Option<Value> {
-        let cell = match self.cell.get() {
+        Some(self.cell(u).get()).filter(|v| *v != Value::EMPTY)
+    }
+
+    /// The global's cell (a defined global stays defined; its value may change).
+    #[inline(always)]
+    pub fn cell(&self, u: &mut Universe) -> &'static Cell<Value> {
+        match self.cell.get() {
             Some(c) => c,
             None => {
                 let c = u.global_cell(self.name);
                 self.cell.set(Some(c));
                 c
             }
-        };
-        Some(cell.get()).filter(|v| *v != Value::EMPTY)
+        }
     }
 }
 

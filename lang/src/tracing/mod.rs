@@ -8,6 +8,7 @@
 //! counts `--jit-summary` prints. Must never: know an engine's code positions beyond the
 //! opaque numbers it is given, or run machine code without `jit::backend`'s safe entry.
 
+pub mod primitives;
 pub mod recording;
 pub mod stats;
 
@@ -15,6 +16,17 @@ use std::rc::Rc;
 
 pub use recording::{Recording, Shadow};
 pub use stats::JitStats;
+
+/// The object layout the JIT's code relies on (see `gc::header`).
+pub fn layout() -> jit::backend::Layout {
+    const _: () = assert!(crate::gc::header::SIZE_SHIFT == 32);
+    jit::backend::Layout {
+        payload_offset: (crate::gc::HEADER_WORDS * 8) as i32,
+        meta_offset: 8,
+        old_flag: crate::gc::header::OLD as u32,
+        remembered_flag: crate::gc::header::REMEMBERED as u32,
+    }
+}
 
 /// How the JIT behaves (`som --jit`, `--jit-threshold`).
 #[derive(Clone, Copy, Debug)]

@@ -1,11 +1,15 @@
-//! One loop iteration being recorded: the shadow of the loop frame (which trace value each
-//! slot and operand-stack position holds) and the runtime-level operations engines record.
+//! One loop iteration being recorded: the shadow of the loop frame and of the activations
+//! inlined into it (which trace value each slot and operand-stack position holds), and the
+//! runtime-level operations engines record.
 //!
-//! Owns: shadows, snapshots built from them, the IR for small-integer arithmetic and
-//! comparisons and for the conditions that steer a branch, and turning the finished
-//! recording into compiled code. Positions are counted from the loop frame's first slot
-//! (`stack[fp + k]`): its slots first, then its operand stack. Must never: guess a value —
-//! every guard records the concrete outcome the interpreter is about to act on.
+//! Owns: shadows, the stack of inlined activations, snapshots built from them (one frame per
+//! activation), the IR for small-integer arithmetic and comparisons, for the conditions that
+//! steer a branch, for class guards, fields and elements, and turning the finished recording
+//! into compiled code. Positions are counted from the loop frame's first slot: its slots, its
+//! operand stack, then each inlined activation's slots and operand stack, in the order the
+//! engine's value stack holds them. Engines name slots relative to the running activation
+//! (`read(k)` is slot `k` of the innermost frame). Must never: guess a value — every guard
+//! records the concrete outcome the interpreter is about to act on.
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -16,7 +20,9 @@ use jit::recorder::{Abort, Recorder};
 
 use super::stats::TraceLog;
 use super::{JitOptions, JitStats};
+use crate::runtime::class::Class;
 use crate::runtime::method::Method;
+use crate::runtime::universe::Universe;
 use crate::runtime::value::Value;
 
 /// What the trace knows about one position.
@@ -46,14 +52,36 @@ pub enum Compare {
     Equal,
 }
 
+/// An activation the recording is in: the loop's, or one inlined into it.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordedFrame {
+    pub method: &'static Method,
+    /// Its slot 0's position in the shadow.
+    pub base: usize,
+    /// While an inlined callee runs: the engine's position of the send that called it.
+    pub call_position: u32,
+}
+
+/// The most activations a recording inlines (the loop's included).
+pub const MAX_INLINED_FRAMES: usize = 16;
+
 pub struct Recording {
     pub recorder: Recorder,
     pub method: &'static Method,
     /// The engine's position of the loop header.
     pub header: u32,
+    /// The engine's position of the loop's back edge (the body lies between the two).
+    pub end: u32,
+    /// The engine's own anchor of the loop frame (the bytecode engine: its frame pointer).
+    pub origin: usize,
     /// Positions at the header (slots and operand stack): the trace's entry state.
     pub depth: usize,
     pub shadow: Vec<Shadow>,
+    /// The loop's activation, then the inlined ones, innermost last.
+    pub frames: Vec<RecordedFrame>,
+    nil: Value,
+    true_: Value,
+    false_: Value,
     /// Where a safepoint request at the back edge leaves: the header, with the values the
     /// next iteration starts from.
     loop_snapshot: SnapshotId,
@@ -63,16 +91,18 @@ pub struct Recording {
 impl Recording {
     /// Starts recording the loop at `header` of `method`, whose frame has `depth` positions.
     pub fn new(
+        u: &Universe,
         method: &'static Method,
-        header: u32,
+        (header, end): (u32, u32),
+        origin: usize,
         depth: usize,
-        options: &JitOptions,
     ) -> Recording {
+        let options = &u.options.jit;
         let mut recorder = Recorder::new(options.max_trace);
         let slots: Vec<ValueId> = (0..depth).map(|k| recorder.input(k as u32)).collect();
         let loop_snapshot = recorder.snapshot(Snapshot {
             frames: vec![SnapshotFrame {
-                method: method as *const Method as u64,
+                method: method.as_value().raw(),
                 position: vec![header],
                 slots,
             }],
@@ -81,8 +111,18 @@ impl Recording {
             recorder,
             method,
             header,
+            end,
+            origin,
             depth,
             shadow: vec![Shadow::Entry; depth],
+            frames: vec![RecordedFrame {
+                method,
+                base: 0,
+                call_position: 0,
+            }],
+            nil: u.nil,
+            true_: u.true_,
+            false_: u.false_,
             loop_snapshot,
             started: Instant::now(),
         }
@@ -96,33 +136,120 @@ impl Recording {
         self.recorder.aborted()
     }
 
-    /// The tagged value at a position (`None` for a condition not materialized).
-    fn tagged(&mut self, position: usize, s: Shadow) -> Option<ValueId> {
+    /// The tagged value at a position: a condition becomes the Boolean object it came out
+    /// as, behind a guard that it comes out so again.
+    fn tagged(&mut self, position: usize, s: Shadow) -> ValueId {
         match s {
-            Shadow::Entry => Some(self.recorder.input(position as u32)),
-            Shadow::Value(v) => Some(v),
-            Shadow::Cond { .. } => None,
+            Shadow::Entry => self.recorder.input(position as u32),
+            Shadow::Value(v) => v,
+            Shadow::Cond { holds, .. } => {
+                self.guard_condition(s);
+                let b = if holds { self.true_ } else { self.false_ };
+                self.recorder.const_ref(b.raw())
+            }
         }
     }
 
-    /// The tagged value of position `k`; a condition there stops the recording.
-    pub fn read(&mut self, k: usize) -> Shadow {
+    /// The tagged value of `s` (a condition materialized as in `tagged`).
+    pub fn value(&mut self, s: Shadow) -> ValueId {
+        match s {
+            Shadow::Entry => {
+                self.abort(Abort::Unsupported("an unread position"));
+                self.recorder.const_ref(self.nil.raw())
+            }
+            s => self.tagged(0, s),
+        }
+    }
+
+    /// The innermost activation.
+    pub fn frame(&self) -> RecordedFrame {
+        *self.frames.last().expect("the loop's frame")
+    }
+
+    /// The shadow of absolute position `k`.
+    fn read_at(&mut self, k: usize) -> Shadow {
         match self.shadow.get(k).copied() {
             Some(Shadow::Entry) => Shadow::Value(self.recorder.input(k as u32)),
             Some(s) => s,
             None => {
-                self.abort(Abort::Unsupported("a position outside the loop frame"));
+                self.abort(Abort::Unsupported("a position outside the recorded frames"));
                 Shadow::Entry
             }
         }
     }
 
+    /// The tagged value of slot `k` of the innermost activation (a condition stays one).
+    pub fn read(&mut self, k: usize) -> Shadow {
+        let at = self.frame().base + k;
+        self.read_at(at)
+    }
+
     pub fn write(&mut self, k: usize, s: Shadow) {
-        if let Some(slot) = self.shadow.get_mut(k) {
+        let at = self.frame().base + k;
+        if let Some(slot) = self.shadow.get_mut(at) {
             *slot = s;
         } else {
-            self.abort(Abort::Unsupported("a position outside the loop frame"));
+            self.abort(Abort::Unsupported("a position outside the recorded frames"));
         }
+    }
+
+    /// The shadow `n` positions below the top of the stack (0: the top).
+    pub fn peek(&mut self, n: usize) -> Shadow {
+        match self.shadow.len().checked_sub(n + 1) {
+            Some(k) => self.read_at(k),
+            None => {
+                self.abort(Abort::Unsupported("a position outside the recorded frames"));
+                Shadow::Entry
+            }
+        }
+    }
+
+    /// Drops the top `n` positions.
+    pub fn drop_top(&mut self, n: usize) {
+        let keep = self.shadow.len().saturating_sub(n);
+        self.shadow.truncate(keep);
+    }
+
+    /// The recording follows a send into `method`, whose activation starts at the receiver,
+    /// `nargs` positions below the top, and has `frame_slots` slots (the ones past the
+    /// arguments start as nil). `call_position` is the send's position in the caller.
+    pub fn enter_frame(
+        &mut self,
+        method: &'static Method,
+        nargs: usize,
+        frame_slots: usize,
+        call_position: u32,
+    ) {
+        if self.frames.len() >= MAX_INLINED_FRAMES {
+            self.abort(Abort::TooDeep);
+            return;
+        }
+        let Some(base) = self.shadow.len().checked_sub(nargs + 1) else {
+            self.abort(Abort::Unsupported("a send without its receiver"));
+            return;
+        };
+        if let Some(caller) = self.frames.last_mut() {
+            caller.call_position = call_position;
+        }
+        let nil = self.constant(self.nil);
+        self.shadow.resize(base + frame_slots.max(nargs + 1), nil);
+        self.frames.push(RecordedFrame {
+            method,
+            base,
+            call_position: 0,
+        });
+    }
+
+    /// The innermost inlined activation returns `result`: its positions go, the result is
+    /// pushed in the caller. Returning from the loop's activation leaves the loop.
+    pub fn leave_frame(&mut self, result: Shadow) {
+        if self.frames.len() == 1 {
+            self.abort(Abort::LeftLoop);
+            return;
+        }
+        let frame = self.frames.pop().expect("an inlined frame");
+        self.shadow.truncate(frame.base);
+        self.shadow.push(result);
     }
 
     pub fn push(&mut self, s: Shadow) {
@@ -130,15 +257,13 @@ impl Recording {
     }
 
     pub fn pop(&mut self) -> Shadow {
-        let k = self.shadow.len().saturating_sub(1);
-        let s = self.read(k);
+        let s = self.peek(0);
         self.shadow.pop();
         s
     }
 
     pub fn top(&mut self) -> Shadow {
-        let k = self.shadow.len().saturating_sub(1);
-        self.read(k)
+        self.peek(0)
     }
 
     /// A constant tagged value.
@@ -146,27 +271,142 @@ impl Recording {
         Shadow::Value(self.recorder.const_ref(v.raw()))
     }
 
-    /// A snapshot of the loop frame as it is now, to resume at `position`; only the first
-    /// `len` positions count (the rest are operands the resumed instruction has not pushed).
+    /// A snapshot of every activation as it is now, the innermost to resume at `position`;
+    /// only the first `len` positions count (the rest are operands the resumed instruction
+    /// has not pushed).
     pub fn snapshot(&mut self, position: u32, len: usize) -> SnapshotId {
-        let mut slots = Vec::with_capacity(len);
-        for k in 0..len.min(self.shadow.len()) {
-            let s = self.shadow[k];
-            match self.tagged(k, s) {
-                Some(v) => slots.push(v),
-                None => {
-                    self.abort(Abort::Unsupported("a Boolean condition in a snapshot"));
-                    slots.push(self.recorder.input(k as u32));
-                }
+        let len = len.min(self.shadow.len());
+        let mut frames = Vec::with_capacity(self.frames.len());
+        for f in 0..self.frames.len() {
+            let frame = self.frames[f];
+            let innermost = f + 1 == self.frames.len();
+            let end = if innermost {
+                len
+            } else {
+                self.frames[f + 1].base.min(len)
+            };
+            let mut slots = Vec::with_capacity(end.saturating_sub(frame.base));
+            for k in frame.base..end {
+                let s = self.shadow[k];
+                slots.push(self.tagged(k, s));
             }
-        }
-        self.recorder.snapshot(Snapshot {
-            frames: vec![SnapshotFrame {
-                method: self.method as *const Method as u64,
-                position: vec![position],
+            frames.push(SnapshotFrame {
+                method: frame.method.as_value().raw(),
+                position: vec![if innermost {
+                    position
+                } else {
+                    frame.call_position
+                }],
                 slots,
-            }],
-        })
+            });
+        }
+        self.recorder.snapshot(Snapshot { frames })
+    }
+
+    /// Guards that `s`, whose value while recording is `seen`, keeps `seen`'s class (a
+    /// small integer, an immediate double, or a heap object of `class`), leaving through
+    /// `snapshot`. Answers its tagged value.
+    pub fn guard_class(
+        &mut self,
+        s: Shadow,
+        seen: Value,
+        class: &'static Class,
+        snapshot: SnapshotId,
+    ) -> ValueId {
+        let v = self.value(s);
+        if seen.is_small_int() {
+            self.recorder.emit_exit(Op::GuardInt, &[v], 0, snapshot);
+        } else if seen.is_immediate_double() {
+            self.recorder.emit_exit(Op::GuardDouble, &[v], 0, snapshot);
+        } else if !matches!(s, Shadow::Cond { .. }) {
+            let word = class as *const Class as u64;
+            self.recorder
+                .emit_exit(Op::GuardClass, &[v], word as i64, snapshot);
+        }
+        v
+    }
+
+    /// Guards that `s` is the value `expected` (leaving through `snapshot`).
+    pub fn guard_same(&mut self, s: Shadow, expected: Value, snapshot: SnapshotId) {
+        let v = self.value(s);
+        let c = self.recorder.const_ref(expected.raw());
+        self.recorder.emit_exit(Op::GuardSame, &[v, c], 0, snapshot);
+    }
+
+    /// Field `index` of `object`, which a guard (or the method's receiver) makes an object
+    /// with that field.
+    pub fn load_field(&mut self, object: Shadow, index: usize) -> Shadow {
+        let v = self.value(object);
+        Shadow::Value(self.recorder.emit(Op::LoadField, &[v], index as i64))
+    }
+
+    /// Stores `value` into field `index` of `object` (as `load_field`), with the barrier.
+    pub fn store_field(&mut self, object: Shadow, index: usize, value: Shadow) {
+        let o = self.value(object);
+        let v = self.value(value);
+        self.recorder.emit(Op::StoreField, &[o, v], index as i64);
+    }
+
+    /// Whether two values are the same object (`==`), as a condition that held or not.
+    pub fn identical(
+        &mut self,
+        left: Shadow,
+        right: Shadow,
+        holds: bool,
+        snapshot: SnapshotId,
+    ) -> Shadow {
+        let (l, r) = (self.value(left), self.value(right));
+        Shadow::Cond {
+            cond: self.recorder.emit(Op::EqRef, &[l, r], 0),
+            holds,
+            resume: snapshot,
+        }
+    }
+
+    /// The array `array`'s element `index` (a small integer), guarded to be within its
+    /// bounds (leaving through `snapshot`, the send, otherwise).
+    pub fn load_element(&mut self, array: Shadow, index: Shadow, snapshot: SnapshotId) -> Shadow {
+        let Some((a, i)) = self.array_index(array, index, snapshot) else {
+            return Shadow::Entry;
+        };
+        Shadow::Value(self.recorder.emit(Op::LoadElement, &[a, i], 0))
+    }
+
+    /// Stores `value` into the array's element `index`, as `load_element` reads it.
+    pub fn store_element(
+        &mut self,
+        array: Shadow,
+        index: Shadow,
+        value: Shadow,
+        snapshot: SnapshotId,
+    ) {
+        let Some((a, i)) = self.array_index(array, index, snapshot) else {
+            return;
+        };
+        let v = self.value(value);
+        self.recorder.emit(Op::StoreElement, &[a, i, v], 0);
+    }
+
+    /// The number of elements of an array, as a small integer.
+    pub fn array_size(&mut self, array: Shadow) -> Shadow {
+        let a = self.value(array);
+        let n = self.recorder.emit(Op::ArraySize, &[a], 0);
+        Shadow::Value(self.recorder.emit(Op::BoxInt, &[n], 0))
+    }
+
+    fn array_index(
+        &mut self,
+        array: Shadow,
+        index: Shadow,
+        snapshot: SnapshotId,
+    ) -> Option<(ValueId, ValueId)> {
+        let a = self.value(array);
+        let index = self.value(index);
+        self.recorder.emit_exit(Op::GuardInt, &[index], 0, snapshot);
+        let i = self.recorder.emit(Op::UnboxInt, &[index], 0);
+        self.recorder
+            .emit_exit(Op::GuardIndex, &[a, i], 0, snapshot);
+        Some((a, i))
     }
 
     /// Whether `op` (`add_ov`, `sub_ov`, `mul_ov`) of two small integers gives a small
@@ -217,16 +457,6 @@ impl Recording {
         self.int_arithmetic(Op::SubOv, count, one, snapshot)
     }
 
-    /// Field `index` of `object`, which must be an object of a class with that field in every
-    /// execution of the trace (the receiver of the method that holds the loop).
-    pub fn receiver_field(&mut self, object: Shadow, index: usize) -> Shadow {
-        let Shadow::Value(v) = object else {
-            self.abort(Abort::Unsupported("a field of a Boolean condition"));
-            return Shadow::Entry;
-        };
-        Shadow::Value(self.recorder.emit(Op::LoadField, &[v], index as i64))
-    }
-
     /// The integers of two tagged values, guarded to be small integers (leaving through
     /// `snapshot` otherwise). Shadows come from `read`, `pop` or `top`, never `Entry`.
     fn small_ints(
@@ -238,7 +468,7 @@ impl Recording {
         let mut unboxed = [ValueId(0); 2];
         for (k, s) in [left, right].into_iter().enumerate() {
             let Shadow::Value(v) = s else {
-                self.abort(Abort::Unsupported("arithmetic on a Boolean condition"));
+                self.abort(Abort::Unsupported("arithmetic on a Boolean"));
                 return None;
             };
             self.recorder.emit_exit(Op::GuardInt, &[v], 0, snapshot);
@@ -328,7 +558,7 @@ impl Recording {
         stats: &mut JitStats,
     ) -> Result<Rc<CompiledTrace>, String> {
         stats.tracing_time += self.started.elapsed();
-        if self.shadow.len() != self.depth {
+        if self.frames.len() != 1 || self.shadow.len() != self.depth {
             return Err("the operand stack differs at the back edge".into());
         }
         let mut carried = Vec::new();
@@ -341,7 +571,11 @@ impl Recording {
                         carried.push((entry, v));
                     }
                 }
-                Shadow::Cond { .. } => return Err("a Boolean condition stays in a slot".into()),
+                s @ Shadow::Cond { .. } => {
+                    let entry = self.recorder.input(k as u32);
+                    let v = self.tagged(k, s);
+                    carried.push((entry, v));
+                }
             }
         }
         let recorded = self.recorder.len();
@@ -355,9 +589,7 @@ impl Recording {
             &optimized,
             Some(self.loop_snapshot.0),
             options.stress_guards,
-            &jit::backend::Layout {
-                payload_offset: (crate::gc::HEADER_WORDS * 8) as i32,
-            },
+            &super::layout(),
         );
         stats.backend_time += started.elapsed();
         let compiled = compiled.map_err(|e| match e {

@@ -19,6 +19,23 @@ pub struct TraceLog {
     pub abort: Option<String>,
 }
 
+impl JitStats {
+    /// With `--jit-log`: a recording that stopped, and why (with where).
+    pub fn log_abort(&mut self, method: String, header: u32, why: String) {
+        if let Some(log) = &mut self.log {
+            log.push(TraceLog {
+                method,
+                header,
+                recorded: String::new(),
+                optimized: String::new(),
+                code: Vec::new(),
+                code_address: 0,
+                abort: Some(why),
+            });
+        }
+    }
+}
+
 #[derive(Default, Debug)]
 pub struct JitStats {
     /// With `--jit-log`: every recording that reached the optimizer.

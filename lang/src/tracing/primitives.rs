@@ -1,0 +1,119 @@
+//! What a recording makes of a send that reaches a primitive.
+//!
+//! Owns: the primitives a trace does itself (array elements and size, identity, the class of
+//! a value, small-integer arithmetic and comparisons) and their guards, with the concrete
+//! checks that make the recorded path the one the primitive is about to take. Must never:
+//! record a primitive whose outcome it has not checked on the concrete arguments — when the
+//! primitive would fail (an index out of bounds, a wrong argument), the recording stops and
+//! the interpreter reports the error.
+
+use std::sync::OnceLock;
+
+use jit::ir::{Op, SnapshotId};
+use jit::recorder::Abort;
+
+use super::recording::{Compare, Recording, Shadow};
+use crate::gc::Kind;
+use crate::primitives::PRIMITIVES;
+use crate::runtime::object;
+use crate::runtime::universe::Universe;
+use crate::runtime::value::Value;
+
+/// `Class>>selector` of every primitive, for abort reasons.
+fn name(index: usize) -> &'static str {
+    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        PRIMITIVES
+            .iter()
+            .map(|(class, selector, _)| {
+                &*Box::leak(format!("primitive {class}>>{selector}").into_boxed_str())
+            })
+            .collect()
+    })[index]
+}
+
+/// Records the primitive `index` on `args` (receiver first, concrete values) whose shadows
+/// are the top `args.len()` positions; `snapshot` resumes at the send. The receiver's class
+/// is already guarded. Answers the result's shadow (the caller replaces the receiver and
+/// arguments by it), or `None` after stopping the recording.
+pub fn record(
+    rec: &mut Recording,
+    u: &Universe,
+    index: usize,
+    args: &[Value],
+    snapshot: SnapshotId,
+) -> Option<Shadow> {
+    let (class, selector, _) = PRIMITIVES[index];
+    let n = args.len();
+    let shadow = |rec: &mut Recording, k: usize| rec.peek(n - 1 - k);
+    let result = match (class, selector) {
+        ("Array", "at:") | ("Array", "at:put:") | ("Array", "length") => {
+            let array = args[0];
+            if !(array.is_ref() && object::kind(array) == Kind::Array) {
+                return stop(rec, index);
+            }
+            if selector != "length" {
+                let size = object::value_count(array) as i64;
+                if !args[1].as_small_int().is_some_and(|i| 1 <= i && i <= size) {
+                    return stop(rec, index);
+                }
+            }
+            let a = shadow(rec, 0);
+            let av = rec.value(a);
+            rec.recorder
+                .emit_exit(Op::GuardKind, &[av], Kind::Array as i64, snapshot);
+            match selector {
+                "at:" => {
+                    let i = shadow(rec, 1);
+                    rec.load_element(a, i, snapshot)
+                }
+                "at:put:" => {
+                    let (i, v) = (shadow(rec, 1), shadow(rec, 2));
+                    rec.store_element(a, i, v, snapshot);
+                    v
+                }
+                _ => rec.array_size(a),
+            }
+        }
+        ("Object", "==") => {
+            let (l, r) = (shadow(rec, 0), shadow(rec, 1));
+            rec.identical(l, r, args[0] == args[1], snapshot)
+        }
+        ("Object", "class") => rec.constant(u.class_of(args[0]).as_value()),
+        ("Integer", "+") | ("Integer", "-") | ("Integer", "*") => {
+            let op = match selector {
+                "+" => Op::AddOv,
+                "-" => Op::SubOv,
+                _ => Op::MulOv,
+            };
+            let fits = match (args[0].as_small_int(), args[1].as_small_int()) {
+                (Some(x), Some(y)) => Recording::small_int_result(op, x, y),
+                _ => false,
+            };
+            if !fits {
+                return stop(rec, index);
+            }
+            let (l, r) = (shadow(rec, 0), shadow(rec, 1));
+            rec.int_arithmetic(op, l, r, snapshot)
+        }
+        ("Integer", "<") | ("Integer", "=") => {
+            let (Some(x), Some(y)) = (args[0].as_small_int(), args[1].as_small_int()) else {
+                return stop(rec, index);
+            };
+            let (compare, holds) = if selector == "<" {
+                (Compare::Less, x < y)
+            } else {
+                (Compare::Equal, x == y)
+            };
+            let (l, r) = (shadow(rec, 0), shadow(rec, 1));
+            rec.int_compare(compare, l, r, holds, snapshot)
+        }
+        _ => return stop(rec, index),
+    };
+    Some(result)
+}
+
+fn stop(rec: &mut Recording, index: usize) -> Option<Shadow> {
+    rec.abort(Abort::Unsupported(name(index)));
+    None
+}
