@@ -75,6 +75,24 @@ fn guards_leave_traces() {
 }
 
 #[test]
+fn guards_fail_inside_inlined_methods_and_blocks() {
+    // JitInlining's loops inline sends and a block up to depth 3, and a guard fails at each
+    // depth (the program's output, checked in every configuration by `programs.rs`, shows
+    // that the interpreter went on correctly in the rebuilt activations).
+    let run = som(&["--jit", "--jit-summary", "tests/programs/JitInlining.som"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(summary_number(&run.stderr, "traces compiled"), 6, "{}", run.stderr);
+    let inlined_exits: u64 = run
+        .stderr
+        .split(" inside inlined activations")
+        .next()
+        .and_then(|s| s.rsplit(", ").next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no inlined exit count in:\n{}", run.stderr));
+    assert!(inlined_exits >= 3, "{}", run.stderr);
+}
+
+#[test]
 fn unsupported_loops_abort_and_are_blacklisted() {
     let run = som(&[
         "--jit",

@@ -117,6 +117,7 @@ impl BcEngine {
         let flow = if frames.len() == 1 {
             Flow::Goto
         } else {
+            self.u.jit_stats.inlined_exits += 1;
             Flow::Switch
         };
         Ok((flow, pc))

@@ -54,6 +54,8 @@ pub struct JitStats {
     /// Times compiled code was entered, and left through a guard or a safepoint request.
     pub entries: u64,
     pub exits: u64,
+    /// Exits inside an inlined activation (the engine rebuilt its frames).
+    pub inlined_exits: u64,
     pub tracing_time: Duration,
     pub backend_time: Duration,
 }
@@ -76,8 +78,8 @@ impl JitStats {
         let _ = writeln!(out, "  machine code         {} bytes", self.code_bytes);
         let _ = writeln!(
             out,
-            "  trace entries        {} ({} exits)",
-            self.entries, self.exits
+            "  trace entries        {} ({} exits, {} inside inlined activations)",
+            self.entries, self.exits, self.inlined_exits
         );
         let aborted: u64 = self.aborts.values().sum();
         let _ = writeln!(
