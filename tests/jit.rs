@@ -81,7 +81,12 @@ fn guards_fail_inside_inlined_methods_and_blocks() {
     // that the interpreter went on correctly in the rebuilt activations).
     let run = som(&["--jit", "--jit-summary", "tests/programs/JitInlining.som"]);
     assert_eq!(run.status, 0, "{}", run.stderr);
-    assert_eq!(summary_number(&run.stderr, "traces compiled"), 6, "{}", run.stderr);
+    assert_eq!(
+        summary_number(&run.stderr, "traces compiled"),
+        6,
+        "{}",
+        run.stderr
+    );
     let inlined_exits: u64 = run
         .stderr
         .split(" inside inlined activations")

@@ -82,17 +82,14 @@ impl BcEngine {
             .map(|i| self.u.stack[i].raw())
             .collect();
         let mut exit_values = Vec::new();
-        let safepoint = std::cell::Cell::new(0);
         self.u.jit_stats.entries += 1;
         // Under --jit-stress-guards, leave at the 1st, 2nd, … 7th guard in turn.
         let countdown = 1 + self.u.jit_stats.entries % 7;
-        let heap = &mut self.u.heap;
         let exit = trace.run(
             &mut slots,
             &mut exit_values,
-            &safepoint,
             countdown,
-            &mut |object| heap.remember_if_old(Value::from_raw(object)),
+            &mut self.u.heap.for_trace(),
         );
         self.u.jit_stats.exits += 1;
         // The exit values are each activation's positions (slots, then operands), the loop
@@ -301,6 +298,41 @@ impl BcEngine {
                 rec.push(s);
             }
             Op::Send | Op::SuperSend => self.record_send(rec, r, instr, len),
+            Op::PushBlock => {
+                let method = Method::from_value(r.code.literals[b]);
+                let Ok(block_code) = self.code_of(method) else {
+                    rec.abort(Abort::Unsupported("a block that does not compile"));
+                    return false;
+                };
+                // The block's home activation may not exist outside the trace: record only
+                // blocks that never look at it (no `^`, no nested block that could).
+                if block_code
+                    .code
+                    .iter()
+                    .any(|i| matches!(i.op, Op::ReturnNonLocal | Op::PushBlock))
+                {
+                    rec.abort(Abort::Unsupported("a block with a non-local return"));
+                    return false;
+                }
+                let snapshot = rec.snapshot(pc as u32, len);
+                let class = self.u.core.blocks[method.params.min(2)];
+                let block =
+                    rec.new_object(class, lang::gc::Kind::Block, object::BLOCK_WORDS, snapshot);
+                let code = r.code;
+                let outer = if code.context_size > 0 || code.is_block {
+                    rec.read(code.head_slot)
+                } else {
+                    rec.constant(self.u.nil)
+                };
+                let receiver = rec.read(code.self_slot);
+                let method_value = rec.constant(method.as_value());
+                let unused_home = rec.constant(Value::small_int(0));
+                rec.store_field(block, object::BLOCK_METHOD, method_value);
+                rec.store_field(block, object::BLOCK_OUTER, outer);
+                rec.store_field(block, object::BLOCK_RECEIVER, receiver);
+                rec.store_field(block, object::BLOCK_HOME, unused_home);
+                rec.push(block);
+            }
             Op::Return => {
                 let v = rec.pop();
                 rec.leave_frame(v);
@@ -513,7 +545,7 @@ impl BcEngine {
         let base = self.u.stack.len() - nargs - 1;
         let receiver = self.u.stack[base];
         match &m.body {
-            MethodBody::Code(_) => self.record_entry(rec, m, nargs, pc),
+            MethodBody::Code(_) => self.record_entry(rec, m, nargs, pc, snapshot),
             MethodBody::Primitive(_, index)
                 if self.block_primitives[*index]
                     && receiver.is_ref()
@@ -527,7 +559,7 @@ impl BcEngine {
                 let block = rec.peek(nargs);
                 let block_method = rec.load_field(block, object::BLOCK_METHOD);
                 rec.guard_same(block_method, method.as_value(), snapshot);
-                self.record_entry(rec, method, nargs, pc);
+                self.record_entry(rec, method, nargs, pc, snapshot);
             }
             MethodBody::Primitive(_, index) => {
                 let args: Vec<Value> = (base..self.u.stack.len())
@@ -547,29 +579,52 @@ impl BcEngine {
     }
 
     /// The recording follows `enter`: an activation of `method` on the receiver (or block)
-    /// and `nargs` arguments on the stack.
+    /// and `nargs` arguments on the stack, by the send at `pc` (whose `snapshot` an
+    /// allocation of the activation's context leaves through).
     fn record_entry(
         &mut self,
         rec: &mut Recording,
         method: &'static Method,
         nargs: usize,
         pc: usize,
+        snapshot: SnapshotId,
     ) {
         let Ok(code) = self.code_of(method) else {
             rec.abort(Abort::Unsupported("a method that does not compile"));
             return;
         };
-        if code.context_size > 0 {
-            rec.abort(Abort::Unsupported("a method with captured variables"));
-            return;
-        }
+        let context = (code.context_size > 0).then(|| {
+            let outer = if code.is_block {
+                let block = rec.peek(nargs);
+                rec.load_field(block, object::BLOCK_OUTER)
+            } else {
+                rec.constant(self.u.nil)
+            };
+            let class = self.u.core.object;
+            let kind = lang::gc::Kind::Context;
+            let context = rec.new_object(class, kind, code.context_size, snapshot);
+            rec.store_field(context, object::CONTEXT_OUTER, outer);
+            // Captured arguments start in the context (other slots start nil, as it is).
+            for &(slot, index) in &code.captured_params {
+                if let Some(from_top) = nargs.checked_sub(slot as usize) {
+                    let value = rec.peek(from_top);
+                    rec.store_field(context, index as usize, value);
+                }
+            }
+            context
+        });
         rec.enter_frame(method, nargs, code.frame_slots, pc as u32);
         if code.is_block {
             let block = rec.read(0);
             let receiver = rec.load_field(block, object::BLOCK_RECEIVER);
             rec.write(code.self_slot, receiver);
-            let outer = rec.load_field(block, object::BLOCK_OUTER);
-            rec.write(code.head_slot, outer);
+            if code.context_size == 0 {
+                let outer = rec.load_field(block, object::BLOCK_OUTER);
+                rec.write(code.head_slot, outer);
+            }
+        }
+        if let Some(context) = context {
+            rec.write(code.context_slot, context);
         }
     }
 }

@@ -160,14 +160,45 @@ ir_ops! {
     ArraySize = "array_size" (Fixed(1), imm: false) -> Int, Pure, "The number of elements of an array (sizes never change).";
     LoadElement = "load_element" (Fixed(2), imm: false) -> Ref, Load, "Element `index` (from 1, checked by guard_index) of an array.";
     StoreElement = "store_element" (Fixed(3), imm: false) -> Void, Store, "Store into element `index` of an array (with the write barrier).";
-    NewObject = "new_object" (Fixed(0), imm: true) -> Ref, Alloc, "A new instance of the class `imm`, fields nil.";
-    NewArray = "new_array" (Fixed(1), imm: false) -> Ref, Alloc, "A new array of the given size, elements nil.";
+    NewObject = "new_object" (Fixed(0), imm: true) -> Ref, Alloc, "A new object of the shape `imm` (`AllocShape`: class, kind, fields), fields nil; leaves when the nursery's chunk is full.";
+    NewArray = "new_array" (Fixed(1), imm: true) -> Ref, Alloc, "A new array of class `imm` and the given size, elements nil; leaves when the size is negative or large, or the nursery's chunk is full.";
     // Everything else the runtime does.
     CallPrimitive = "call_primitive" (Variadic, imm: true) -> Ref, Call, "Primitive number `imm` on the receiver and arguments.";
     // Loop structure.
     Loop = "loop" (Fixed(0), imm: false) -> Void, Control, "The loop header: the body follows.";
     Phi = "phi" (Fixed(2), imm: false) -> Void, Control, "At the back edge, the loop-carried %left (defined before `loop`) takes the value %right.";
     Jump = "jump" (Fixed(0), imm: false) -> Void, Control, "Back to `loop` (after the phis).";
+}
+
+/// What `new_object` allocates, packed into its immediate: the class word (an address below
+/// 2^48), the runtime's kind number of the representation, and the number of fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllocShape {
+    pub class_word: u64,
+    pub kind: u8,
+    pub fields: u32,
+}
+
+impl AllocShape {
+    /// The most fields a shape can say.
+    pub const MAX_FIELDS: u32 = (1 << 12) - 1;
+
+    /// `None` if the class word or the field count does not fit.
+    pub fn encode(self) -> Option<i64> {
+        let fits = self.class_word < (1 << 48) && self.kind < 16 && self.fields <= Self::MAX_FIELDS;
+        fits.then(|| {
+            (self.class_word | (self.kind as u64) << 48 | (self.fields as u64) << 52) as i64
+        })
+    }
+
+    pub fn decode(imm: i64) -> AllocShape {
+        let imm = imm as u64;
+        AllocShape {
+            class_word: imm & ((1 << 48) - 1),
+            kind: ((imm >> 48) & 15) as u8,
+            fields: (imm >> 52) as u32,
+        }
+    }
 }
 
 /// A value: the index of the instruction that computes it.

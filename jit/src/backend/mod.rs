@@ -13,8 +13,6 @@
 
 pub mod x64;
 
-use std::cell::Cell;
-
 /// Where a compiled trace left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Exit {
@@ -31,27 +29,47 @@ pub(crate) struct TraceContext {
     /// Where an exit writes its snapshot's values.
     pub exit_values: *mut u64,
     /// Non-zero when the runtime wants a safepoint: checked at every back edge.
-    pub safepoint: *const u8,
+    pub safepoint: u64,
     /// In code compiled with `stress`: decremented at every guard, which leaves when it
     /// reaches zero.
     pub countdown: u64,
-    /// The write barrier's slow path, `remember(env, object)`: called by a store of a
+    /// The write barrier's slow path, `remember(runtime, object)`: called by a store of a
     /// reference into an old object not yet remembered.
     pub remember: extern "sysv64" fn(*mut std::ffi::c_void, u64),
-    /// A `*mut &mut RememberFn`, valid while the trace runs.
-    pub remember_env: *mut std::ffi::c_void,
+    /// A `*mut &mut dyn TraceRuntime`, valid while the trace runs.
+    pub runtime: *mut std::ffi::c_void,
+    /// The nursery's bump pointer and its limit (`TraceRuntime::nursery`).
+    pub nursery_top: *mut usize,
+    pub nursery_limit: *const usize,
+    /// Bytes the trace allocated (reported to the runtime when it leaves).
+    pub allocated: u64,
 }
 
-/// What the engine does when a trace stores a reference into an old object that is not yet
-/// in the remembered set: remember it (the runtime's write barrier, slow path).
-pub type RememberFn<'a> = dyn FnMut(u64) + 'a;
+/// What compiled code needs from the runtime while it runs.
+///
+/// # Safety
+/// `nursery` must answer the addresses of the nursery's bump pointer and limit, valid for
+/// reads and writes (the pointer) and reads (the limit) until `finished` is called, such that
+/// every address in `[*top, *limit)` is free, 8-aligned nursery memory the runtime treats as
+/// allocated once `*top` moves past it. `remember` may not move or free objects.
+pub unsafe trait TraceRuntime {
+    /// Whether a safepoint is requested (a trace then leaves at its first back edge).
+    fn safepoint_requested(&self) -> bool;
+    /// The write barrier's slow path: remember the old object at `object`.
+    fn remember(&mut self, object: u64);
+    /// The nursery's bump pointer and limit.
+    fn nursery(&mut self) -> (*mut usize, *const usize);
+    /// The trace left, having allocated `bytes` (for the runtime's statistics).
+    fn finished(&mut self, bytes: u64);
+}
 
 /// The trampoline the machine code calls for `TraceContext::remember`.
-extern "sysv64" fn remember_trampoline(env: *mut std::ffi::c_void, object: u64) {
-    // SAFETY: `env` points to the `&mut RememberFn` that `CompiledTrace::run` keeps on its
-    // stack for the duration of the call that reaches here; nothing else uses it meanwhile.
-    let remember = unsafe { &mut *(env as *mut &mut RememberFn) };
-    remember(object);
+extern "sysv64" fn remember_trampoline(runtime: *mut std::ffi::c_void, object: u64) {
+    // SAFETY: `runtime` points to the `&mut dyn TraceRuntime` that `CompiledTrace::run` keeps
+    // on its stack for the duration of the call that reaches here; nothing else uses it
+    // meanwhile (the machine code only passes it on).
+    let runtime = unsafe { &mut *(runtime as *mut &mut dyn TraceRuntime) };
+    runtime.remember(object);
 }
 
 /// One activation of an exit's snapshot, outermost first.
@@ -105,9 +123,8 @@ impl CompiledTrace {
         &self,
         slots: &mut [u64],
         exit_values: &mut Vec<u64>,
-        safepoint: &Cell<u8>,
         countdown: u64,
-        remember: &mut RememberFn,
+        runtime: &mut dyn TraceRuntime,
     ) -> Exit {
         assert!(
             slots.len() >= self.slots_read,
@@ -117,31 +134,37 @@ impl CompiledTrace {
         );
         exit_values.clear();
         exit_values.resize(self.exit_size.max(1), 0);
-        let mut remember: &mut RememberFn = remember;
+        let (nursery_top, nursery_limit) = runtime.nursery();
+        let safepoint = runtime.safepoint_requested() as u64;
+        let mut runtime: &mut dyn TraceRuntime = runtime;
         let mut context = TraceContext {
             slots: slots.as_mut_ptr(),
             exit_values: exit_values.as_mut_ptr(),
-            safepoint: safepoint.as_ptr(),
+            safepoint,
             countdown,
             remember: remember_trampoline,
-            remember_env: &mut remember as *mut &mut RememberFn as *mut std::ffi::c_void,
+            runtime: &mut runtime as *mut &mut dyn TraceRuntime as *mut std::ffi::c_void,
+            nursery_top,
+            nursery_limit,
+            allocated: 0,
         };
         let entry = self.code.ptr(self.entry);
         // SAFETY: `entry` is the start of a function that `x64::compile` generated for the
         // System V calling convention, taking one pointer argument and returning the exit's
         // snapshot number. It reads `slots[0..slots_read]` (checked above), writes at most
-        // `exit_size` values to `exit_values` (sized above), reads `safepoint`, and reads the
-        // fields `load_field` names of objects it got from those slots or its constants. The
-        // first three live for the whole call, and so does `remember`, which the code calls
-        // through the trampoline only during this call. For the objects, the trace is
-        // trusted: the runtime records field and element accesses only behind guards that
-        // make the object one of a class with that field (or an array with that index) in
-        // every execution that reaches it, and no object moves or dies while a trace runs
-        // (it does not allocate, and `remember` only records an object).
+        // `exit_size` values to `exit_values` (sized above), calls `remember` with `runtime`
+        // (both live for the whole call), and allocates by bumping the nursery pointer below
+        // its limit (valid until `finished`, as `TraceRuntime`'s contract says), filling
+        // every word it allocates. It reads and writes the fields and elements its guards
+        // establish: the runtime records those accesses only behind guards that make the
+        // object one of a class with that field (or an array with that index) in every
+        // execution that reaches them. No object moves or dies while a trace runs: it
+        // allocates only in the nursery's free space and never collects.
         let snapshot = unsafe {
             let f: extern "sysv64" fn(*mut TraceContext) -> u32 = std::mem::transmute(entry);
             f(&mut context)
         };
+        runtime.finished(context.allocated);
         let size: usize = self.exits[snapshot as usize].iter().map(|f| f.size).sum();
         exit_values.truncate(size);
         Exit { snapshot }
@@ -171,6 +194,12 @@ pub struct Layout {
     pub old_flag: u32,
     /// …and of old objects already in the remembered set.
     pub remembered_flag: u32,
+    /// Where the meta word keeps the size in words (header included): bits from this shift.
+    pub size_shift: u8,
+    /// The value new objects' fields start with.
+    pub nil: u64,
+    /// The largest object (in bytes, header included) the nursery takes.
+    pub max_nursery_object: u32,
 }
 
 /// Why a trace was not compiled.

@@ -17,7 +17,10 @@ const CTX_EXIT_VALUES: i32 = 8;
 const CTX_SAFEPOINT: i32 = 16;
 const CTX_COUNTDOWN: i32 = 24;
 const CTX_REMEMBER: i32 = 32;
-const CTX_REMEMBER_ENV: i32 = 40;
+const CTX_RUNTIME: i32 = 40;
+const CTX_NURSERY_TOP: i32 = 48;
+const CTX_NURSERY_LIMIT: i32 = 56;
+const CTX_ALLOCATED: i32 = 64;
 
 /// The stack slot of value `i`.
 fn slot(i: usize) -> i32 {
@@ -230,6 +233,7 @@ pub fn compile(
                 write_barrier(&mut ops, layout);
             }
             Op::ArraySize => {
+                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)]);
                 array_size(&mut ops, layout);
                 dynasm!(ops ; .arch x64 ; mov [rsp + r], rax);
             }
@@ -267,6 +271,71 @@ pub fn compile(
                 );
                 write_barrier(&mut ops, layout);
             }
+            Op::NewObject => {
+                let e = need_exit()?;
+                let shape = crate::ir::AllocShape::decode(inst.imm);
+                let words = 2 + shape.fields as i32; // the header's two, then the fields
+                if words * 8 >= layout.max_nursery_object as i32 {
+                    return Err(BackendError::Unsupported(
+                        "an object too large for the nursery",
+                    ));
+                }
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rsi, words * 8
+                );
+                bump_allocate(&mut ops, e);
+                let meta = shape.kind as i64 | ((words as i64) << layout.size_shift);
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rcx, QWORD shape.class_word as i64
+                    ; mov [rax], rcx
+                    ; mov rcx, QWORD meta
+                    ; mov [rax + layout.meta_offset], rcx
+                    ; mov rcx, QWORD layout.nil as i64
+                );
+                for k in 0..shape.fields as i32 {
+                    dynasm!(ops ; .arch x64 ; mov [rax + layout.payload_offset + 8 * k], rcx);
+                }
+                dynasm!(ops ; .arch x64 ; mov [rsp + r], rax);
+            }
+            Op::NewArray => {
+                let e = need_exit()?;
+                let most = (layout.max_nursery_object as i32 - 1) / 8 - 2;
+                let fill = ops.new_dynamic_label();
+                let filled = ops.new_dynamic_label();
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov r9, [rsp + a(0)]
+                    ; cmp r9, 0
+                    ; jl =>e
+                    ; cmp r9, most
+                    ; jg =>e
+                    ; lea rsi, [r9 * 8 + 16]
+                );
+                bump_allocate(&mut ops, e);
+                let shape = crate::ir::AllocShape::decode(inst.imm);
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rcx, QWORD shape.class_word as i64
+                    ; mov [rax], rcx
+                    ; lea rcx, [r9 + 2]
+                    ; shl rcx, layout.size_shift as i8
+                    ; or rcx, shape.kind as i32
+                    ; mov [rax + layout.meta_offset], rcx
+                    ; mov rcx, QWORD layout.nil as i64
+                    ; lea rdi, [rax + layout.payload_offset]
+                    ; =>fill
+                    ; test r9, r9
+                    ; jz =>filled
+                    ; mov [rdi], rcx
+                    ; add rdi, 8
+                    ; dec r9
+                    ; jmp =>fill
+                    ; =>filled
+                    ; mov [rsp + r], rax
+                );
+            }
             Op::LoadGlobal => {
                 dynasm!(ops
                     ; .arch x64
@@ -299,8 +368,7 @@ pub fn compile(
                     let e = exits[s as usize];
                     dynasm!(ops
                         ; .arch x64
-                        ; mov rax, [rbx + CTX_SAFEPOINT]
-                        ; cmp BYTE [rax], 0
+                        ; cmp QWORD [rbx + CTX_SAFEPOINT], 0
                         ; jne =>e
                     );
                 }
@@ -380,10 +448,26 @@ fn write_barrier(ops: &mut dynasmrt::x64::Assembler, layout: &Layout) {
         ; and edx, both
         ; cmp edx, old
         ; jne =>done
-        ; mov rdi, [rbx + CTX_REMEMBER_ENV]
+        ; mov rdi, [rbx + CTX_RUNTIME]
         ; mov rsi, rax
         ; call QWORD [rbx + CTX_REMEMBER]
         ; =>done
+    );
+}
+
+/// `rax` := `rsi` bytes from the nursery (the bump pointer moves past them), or leave through
+/// `exit` when they do not fit below the limit. Counts the bytes in the context.
+fn bump_allocate(ops: &mut dynasmrt::x64::Assembler, exit: dynasmrt::DynamicLabel) {
+    dynasm!(ops
+        ; .arch x64
+        ; mov rdx, [rbx + CTX_NURSERY_TOP]
+        ; mov rax, [rdx]
+        ; lea rcx, [rax + rsi]
+        ; mov r8, [rbx + CTX_NURSERY_LIMIT]
+        ; cmp rcx, [r8]
+        ; ja =>exit
+        ; mov [rdx], rcx
+        ; add [rbx + CTX_ALLOCATED], rsi
     );
 }
 
@@ -401,20 +485,65 @@ fn array_size(ops: &mut dynasmrt::x64::Assembler, layout: &Layout) {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
-
     use super::compile;
-    use crate::backend::Layout;
+    use crate::backend::{Layout, TraceRuntime};
     use crate::text::parse;
 
     const OLD: u32 = 1 << 8;
     const REMEMBERED: u32 = 1 << 10;
+    const NIL: u64 = 0x7770;
     const LAYOUT: Layout = Layout {
         payload_offset: 16,
         meta_offset: 8,
         old_flag: OLD,
         remembered_flag: REMEMBERED,
+        size_shift: 32,
+        nil: NIL,
+        max_nursery_object: 1024,
     };
+
+    /// A runtime for tests: a small nursery, a list of remembered objects, and a safepoint
+    /// flag.
+    struct Fake {
+        nursery: Vec<u64>,
+        top: usize,
+        limit: usize,
+        remembered: Vec<u64>,
+        allocated: u64,
+        safepoint: bool,
+    }
+
+    impl Fake {
+        fn new(nursery_words: usize) -> Fake {
+            let nursery = vec![0u64; nursery_words];
+            let top = nursery.as_ptr() as usize;
+            Fake {
+                top,
+                limit: top + 8 * nursery_words,
+                nursery,
+                remembered: Vec::new(),
+                allocated: 0,
+                safepoint: false,
+            }
+        }
+    }
+
+    // SAFETY: the bump pointer and limit are fields of `self`, and `[top, limit)` lies in
+    // `self.nursery`, which is not otherwise used while a trace runs.
+    unsafe impl TraceRuntime for Fake {
+        fn safepoint_requested(&self) -> bool {
+            self.safepoint
+        }
+        fn remember(&mut self, object: u64) {
+            self.remembered.push(object);
+        }
+        fn nursery(&mut self) -> (*mut usize, *const usize) {
+            (&mut self.top, &self.limit)
+        }
+        fn finished(&mut self, bytes: u64) {
+            self.allocated += bytes;
+        }
+    }
 
     /// A fake heap object: the class word, the meta word (`flags`, the size in words), then
     /// `payload`.
@@ -452,7 +581,7 @@ jump
         let code = compile(&parse(COUNT).unwrap(), None, false, &LAYOUT).unwrap();
         let mut slots = vec![0, int(3), int(1000)];
         let mut exit = Vec::new();
-        let e = code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
+        let e = code.run(&mut slots, &mut exit, 0, &mut Fake::new(0));
         assert_eq!(e.snapshot, 0);
         assert_eq!(exit, vec![int(1000), int(1000)]);
         assert_eq!(code.frame_sizes(0), &[2]);
@@ -465,7 +594,7 @@ jump
         let mut slots = vec![0, not_an_int, int(5)];
         let mut exit = Vec::new();
         assert_eq!(
-            code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {})
+            code.run(&mut slots, &mut exit, 0, &mut Fake::new(0))
                 .snapshot,
             0
         );
@@ -478,7 +607,7 @@ jump
         let code = compile(&parse(COUNT).unwrap(), None, false, &LAYOUT).unwrap();
         let mut slots = vec![0, int(max - 2), int(max)];
         let mut exit = Vec::new();
-        code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
+        code.run(&mut slots, &mut exit, 0, &mut Fake::new(0));
         // i went max-2 → max-1, then max-1 + 1 = max fits, then i = max is not < n: exit with
         // i = max. With n beyond the small integers it would have overflowed instead.
         assert_eq!(exit, vec![int(max), int(max)]);
@@ -490,7 +619,9 @@ jump
         let code = compile(&parse(&text).unwrap(), Some(1), false, &LAYOUT).unwrap();
         let mut slots = vec![0, int(0), int(1000)];
         let mut exit = Vec::new();
-        let e = code.run(&mut slots, &mut exit, &Cell::new(1), 0, &mut |_| {});
+        let mut runtime = Fake::new(0);
+        runtime.safepoint = true;
+        let e = code.run(&mut slots, &mut exit, 0, &mut runtime);
         // One iteration ran, then the back edge saw the request.
         assert_eq!(e.snapshot, 1);
         assert_eq!(exit, vec![int(1), int(1000)]);
@@ -522,7 +653,7 @@ jump
         let code = compile(&parse(text).unwrap(), None, false, &LAYOUT).unwrap();
         let mut slots = vec![int(0)];
         let mut exit = Vec::new();
-        code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
+        code.run(&mut slots, &mut exit, 0, &mut Fake::new(0));
         // 1.5^k < 100 for k = 1..=11, so 11 iterations complete.
         assert_eq!(exit, vec![int(11)]);
     }
@@ -535,14 +666,14 @@ jump
         let mut slots = vec![0, int(3), int(1000)];
         let mut exit = Vec::new();
         assert_eq!(
-            code.run(&mut slots, &mut exit, &Cell::new(0), 1, &mut |_| {})
+            code.run(&mut slots, &mut exit, 1, &mut Fake::new(0))
                 .snapshot,
             0
         );
         assert_eq!(exit, vec![int(3), int(1000)]);
         // Four guards per iteration: a countdown of 9 leaves at the first guard of the
         // third iteration, after two increments.
-        code.run(&mut slots, &mut exit, &Cell::new(0), 9, &mut |_| {});
+        code.run(&mut slots, &mut exit, 9, &mut Fake::new(0));
         assert_eq!(exit, vec![int(5), int(1000)]);
     }
 
@@ -571,7 +702,7 @@ jump
         let code = compile(&parse(text).unwrap(), None, false, &LAYOUT).unwrap();
         let mut slots = vec![address, int(0)];
         let mut exit = Vec::new();
-        code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
+        code.run(&mut slots, &mut exit, 0, &mut Fake::new(0));
         // 22, 44, 66, 88 stay below 100; 110 leaves (with the last value below, 88 + 22).
         assert_eq!(exit, vec![address, int(88)]);
         drop(object);
@@ -579,10 +710,10 @@ jump
 
     #[test]
     fn unsupported_operations_are_refused() {
-        let text = "%0 = input #0\nloop\n%2 = new_object #16\njump\n";
+        let text = "%0 = input #0\nloop\n%2 = call_primitive %0 #3 @0\njump\n@0: 0x1 [0] %0\n";
         assert_eq!(
             compile(&parse(text).unwrap(), None, false, &LAYOUT).err(),
-            Some(super::BackendError::Unsupported("new_object"))
+            Some(super::BackendError::Unsupported("call_primitive"))
         );
     }
 
@@ -623,10 +754,9 @@ jump
             let address = target.as_ptr() as u64;
             let mut slots = vec![address, stored, int(0)];
             let mut exit = Vec::new();
-            let mut calls = Vec::new();
-            let e = code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |o| {
-                calls.push(o)
-            });
+            let mut runtime = Fake::new(0);
+            let e = code.run(&mut slots, &mut exit, 0, &mut runtime);
+            let calls = runtime.remembered;
             assert_eq!(e.snapshot, 1);
             assert_eq!(exit, vec![address, stored, int(3)]);
             assert_eq!(target[2], stored, "the field holds the stored value");
@@ -652,7 +782,7 @@ jump
         for v in [int(5), 0b110, other.as_ptr() as u64] {
             let mut slots = vec![v];
             let mut exit = Vec::new();
-            code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
+            code.run(&mut slots, &mut exit, 0, &mut Fake::new(0));
             assert_eq!(exit, vec![v]);
         }
         let text = "%0 = input #0\nloop\nguard_double %0 @0\njump\n@0: 0x1 [0] %0\n";
@@ -660,7 +790,7 @@ jump
         for v in [int(5), other.as_ptr() as u64] {
             let mut slots = vec![v];
             let mut exit = Vec::new();
-            code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
+            code.run(&mut slots, &mut exit, 0, &mut Fake::new(0));
             assert_eq!(exit, vec![v]);
         }
     }
@@ -694,13 +824,93 @@ jump
         let array = object(0x40, 0, &[int(1), int(2), int(3)]);
         let mut slots = vec![array.as_ptr() as u64, int(1)];
         let mut exit = Vec::new();
-        code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
+        code.run(&mut slots, &mut exit, 0, &mut Fake::new(0));
         assert_eq!(&array[2..], &[int(11), int(12), int(13)]);
         assert_eq!(exit, vec![array.as_ptr() as u64, int(4)]);
         // Index 0 is out of bounds too.
         let mut slots = vec![array.as_ptr() as u64, int(0)];
-        code.run(&mut slots, &mut exit, &Cell::new(0), 0, &mut |_| {});
+        code.run(&mut slots, &mut exit, 0, &mut Fake::new(0));
         assert_eq!(&array[2..], &[int(11), int(12), int(13)]);
         assert_eq!(exit, vec![array.as_ptr() as u64, int(0)]);
+    }
+
+    #[test]
+    fn objects_and_arrays_are_bump_allocated_until_the_nursery_is_full() {
+        // Each iteration allocates an object of shape (class 0x40, kind 0, 2 fields) and an
+        // array of slot 1's size (kind 1), keeping the last of each in slots 2 and 3.
+        let object_shape = crate::ir::AllocShape {
+            class_word: 0x40,
+            kind: 0,
+            fields: 2,
+        }
+        .encode()
+        .unwrap();
+        let array_shape = crate::ir::AllocShape {
+            class_word: 0x80,
+            kind: 1,
+            fields: 0,
+        }
+        .encode()
+        .unwrap();
+        let text = format!(
+            "%0 = input #0\n%1 = input #1\n%2 = input #2\n%3 = input #3\nloop\n\
+             %5 = new_object #{object_shape} @0\nguard_int %1 @0\n%7 = unbox_int %1\n\
+             %8 = new_array %7 #{array_shape} @0\nphi %2 %5\nphi %3 %8\njump\n\
+             @0: 0x1 [0] %0 %1 %2 %3\n"
+        );
+        let code = compile(&crate::text::parse(&text).unwrap(), None, false, &LAYOUT).unwrap();
+        // 4 (object) + 5 (array of 3) words per iteration: a nursery of 40 words takes four
+        // iterations and the fifth's object; its array does not fit, and the trace leaves
+        // with the fourth iteration's values (the fifth object is garbage).
+        let mut runtime = Fake::new(40);
+        let start = runtime.top as u64;
+        let mut slots = vec![0, int(3), 0, 0];
+        let mut exit = Vec::new();
+        code.run(&mut slots, &mut exit, 0, &mut runtime);
+        assert_eq!(runtime.allocated, 40 * 8);
+        assert_eq!(runtime.top as u64, start + 40 * 8);
+        let (object, array) = (exit[2], exit[3]);
+        assert_eq!(object, start + 3 * 9 * 8, "the fourth iteration's object");
+        assert_eq!(array, object + 4 * 8);
+        let words = |address: u64, n: usize| -> Vec<u64> {
+            let k = ((address - start) / 8) as usize;
+            runtime.nursery[k..k + n].to_vec()
+        };
+        assert_eq!(words(object, 4), vec![0x40, 4 << 32, NIL, NIL]);
+        assert_eq!(words(array, 5), vec![0x80, 1 | 5 << 32, NIL, NIL, NIL]);
+        // A negative or too large size leaves before allocating.
+        for size in [-1, 1000] {
+            let mut runtime = Fake::new(40);
+            let mut slots = vec![0, int(size), 0, 0];
+            code.run(&mut slots, &mut exit, 0, &mut runtime);
+            assert_eq!(runtime.allocated, 4 * 8, "size {size}: only the object");
+        }
+    }
+
+    #[test]
+    fn an_array_s_size_is_its_element_count() {
+        // Counts slot 1 up while it is below the array's size.
+        let text = "\
+%0 = input #0
+%1 = input #1
+%2 = const_int #1
+loop
+%4 = array_size %0
+guard_int %1 @0
+%6 = unbox_int %1
+%7 = lt_int %6 %4
+guard_true %7 @0
+%9 = add_ov %6 %2 @0
+%10 = box_int %9
+phi %1 %10
+jump
+@0: 0x1 [0] %0 %1
+";
+        let code = compile(&parse(text).unwrap(), None, false, &LAYOUT).unwrap();
+        let array = object(0x40, 0, &[int(0); 7]);
+        let mut slots = vec![array.as_ptr() as u64, int(0)];
+        let mut exit = Vec::new();
+        code.run(&mut slots, &mut exit, 0, &mut Fake::new(0));
+        assert_eq!(exit, vec![array.as_ptr() as u64, int(7)]);
     }
 }

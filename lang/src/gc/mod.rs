@@ -23,7 +23,7 @@ pub use stats::GcStats;
 use crate::runtime::value::Value;
 
 /// Objects at least this large go straight to the old space.
-const LARGE_OBJECT_BYTES: usize = 64 * 1024;
+pub const LARGE_OBJECT_BYTES: usize = 64 * 1024;
 /// Refuse single objects beyond this: a SOM error, not an abort.
 pub const MAX_OBJECT_BYTES: usize = 1 << 32;
 /// Refuse to grow the old space beyond this (the machines have 24 GiB): a program that keeps
@@ -191,10 +191,9 @@ impl Heap {
         }
     }
 
-    /// The write barrier's slow path for compiled traces, which test the flags themselves:
-    /// remembers `obj` if it is old and not remembered yet.
-    pub fn remember_if_old(&mut self, obj: Value) {
-        self.write_barrier(obj, obj);
+    /// The heap as a compiled trace uses it while it runs.
+    pub fn for_trace(&mut self) -> TraceHeap<'_> {
+        TraceHeap { heap: self }
     }
 
     #[cold]
@@ -416,5 +415,36 @@ impl Marker<'_> {
         let pause = self.started.elapsed();
         heap.stats.major_pause += pause;
         heap.stats.max_pause = heap.stats.max_pause.max(pause);
+    }
+}
+
+/// The heap as a compiled trace uses it while it runs: the nursery's bump pointer (the
+/// trace allocates by moving it, and leaves when an object does not fit before the limit),
+/// the write barrier's slow path, and the safepoint request.
+pub struct TraceHeap<'a> {
+    heap: &'a mut Heap,
+}
+
+// SAFETY: `nursery` answers the addresses of the nursery's own bump pointer and limit, which
+// live as long as the heap this borrows mutably; the memory between them is the current
+// chunk's free space, and the nursery counts everything below the pointer as allocated (a
+// collection scans only from the roots, so an object the trace allocated and dropped is
+// simply garbage). `remember` only sets a flag and records the object.
+unsafe impl jit::backend::TraceRuntime for TraceHeap<'_> {
+    fn safepoint_requested(&self) -> bool {
+        self.heap.wants_collection()
+    }
+
+    fn remember(&mut self, object: u64) {
+        let obj = Value::from_raw(object);
+        self.heap.write_barrier(obj, obj);
+    }
+
+    fn nursery(&mut self) -> (*mut usize, *const usize) {
+        self.heap.nursery.bump_window()
+    }
+
+    fn finished(&mut self, bytes: u64) {
+        self.heap.stats.bytes_allocated += bytes;
     }
 }

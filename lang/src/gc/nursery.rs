@@ -49,6 +49,12 @@ impl Nursery {
         }
     }
 
+    /// The addresses of the bump pointer and the limit, for compiled code that allocates by
+    /// bumping the pointer itself (see `gc::TraceHeap`).
+    pub fn bump_window(&mut self) -> (*mut usize, *const usize) {
+        (&mut self.top, &self.limit)
+    }
+
     /// Starts a fresh chunk; the caller requests a collection.
     pub fn add_chunk(&mut self) {
         self.add_chunk_from_spares(0);

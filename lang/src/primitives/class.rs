@@ -1,6 +1,8 @@
 //! Primitives of Class: name, instantiation, superclass, fields and methods.
 
+use crate::runtime::class::Class;
 use crate::runtime::engine::{Engine, Result};
+use crate::runtime::universe::Universe;
 use crate::runtime::value::Value;
 
 use super::class_receiver;
@@ -14,6 +16,20 @@ pub fn name(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
 pub fn new(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     let class = class_receiver(e, "Class>>new", a[0])?;
     let u = e.universe();
+    if let Some(s) = made_by_the_runtime(u, class) {
+        let msg = format!(
+            "cannot create an instance of {} with new ({} objects are made by the runtime)",
+            class.name_str(),
+            s.name_str()
+        );
+        return Err(u.error(msg));
+    }
+    u.new_instance(class)
+}
+
+/// The core class whose objects the runtime makes (so `new` refuses), if `class` is one or
+/// inherits from one.
+pub(crate) fn made_by_the_runtime(u: &Universe, class: &'static Class) -> Option<&'static Class> {
     let core = &u.core;
     // Subclasses included; the ones that are subclasses of others in the core library are
     // listed too, for a library on the classpath that arranges them differently.
@@ -32,15 +48,7 @@ pub fn new(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
         core.class,
         core.metaclass,
     ];
-    if let Some(s) = special.iter().find(|s| class.is_subclass_of(s)) {
-        let msg = format!(
-            "cannot create an instance of {} with new ({} objects are made by the runtime)",
-            class.name_str(),
-            s.name_str()
-        );
-        return Err(u.error(msg));
-    }
-    u.new_instance(class)
+    special.into_iter().find(|s| class.is_subclass_of(s))
 }
 
 pub fn superclass(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {

@@ -9,7 +9,7 @@
 
 mod array;
 mod block;
-mod class;
+pub(crate) mod class;
 mod double;
 mod integer;
 mod method;

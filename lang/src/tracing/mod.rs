@@ -18,13 +18,15 @@ pub use recording::{Recording, Shadow};
 pub use stats::JitStats;
 
 /// The object layout the JIT's code relies on (see `gc::header`).
-pub fn layout() -> jit::backend::Layout {
-    const _: () = assert!(crate::gc::header::SIZE_SHIFT == 32);
+pub fn layout(nil: crate::runtime::value::Value) -> jit::backend::Layout {
     jit::backend::Layout {
         payload_offset: (crate::gc::HEADER_WORDS * 8) as i32,
         meta_offset: 8,
         old_flag: crate::gc::header::OLD as u32,
         remembered_flag: crate::gc::header::REMEMBERED as u32,
+        size_shift: crate::gc::header::SIZE_SHIFT as u8,
+        nil: nil.raw(),
+        max_nursery_object: crate::gc::LARGE_OBJECT_BYTES as u32,
     }
 }
 

@@ -15,6 +15,7 @@ use jit::recorder::Abort;
 use super::recording::{Compare, Recording, Shadow};
 use crate::gc::Kind;
 use crate::primitives::PRIMITIVES;
+use crate::runtime::class::Class;
 use crate::runtime::object;
 use crate::runtime::universe::Universe;
 use crate::runtime::value::Value;
@@ -80,6 +81,32 @@ pub fn record(
             rec.identical(l, r, args[0] == args[1], snapshot)
         }
         ("Object", "class") => rec.constant(u.class_of(args[0]).as_value()),
+        ("Class", "new") => {
+            let Some(class) = Class::try_from_value(args[0]) else {
+                return stop(rec, index);
+            };
+            if crate::primitives::class::made_by_the_runtime(u, class).is_some() {
+                return stop(rec, index);
+            }
+            // The class is the receiver itself: guarded by identity, since metaclasses may
+            // be shared by a library's arrangement.
+            let receiver = shadow(rec, 0);
+            rec.guard_same(receiver, args[0], snapshot);
+            let fields = class.instance_fields.borrow().len();
+            rec.new_object(class, Kind::Instance, fields, snapshot)
+        }
+        ("Array class", "new:") => {
+            // The primitive makes an Array whatever the receiver (the class guard on it
+            // already fixed the method).
+            let fits = args[1].as_small_int().is_some_and(|n| {
+                n >= 0 && (n as usize + crate::gc::HEADER_WORDS) * 8 < crate::gc::LARGE_OBJECT_BYTES
+            });
+            if !fits {
+                return stop(rec, index);
+            }
+            let size = shadow(rec, 1);
+            rec.new_array(u.core.array, size, snapshot)
+        }
         ("Integer", "+") | ("Integer", "-") | ("Integer", "*") => {
             let op = match selector {
                 "+" => Op::AddOv,

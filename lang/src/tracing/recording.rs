@@ -15,11 +15,12 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use jit::backend::CompiledTrace;
-use jit::ir::{Op, Snapshot, SnapshotFrame, SnapshotId, ValueId};
+use jit::ir::{AllocShape, Op, Snapshot, SnapshotFrame, SnapshotId, ValueId};
 use jit::recorder::{Abort, Recorder};
 
 use super::stats::TraceLog;
 use super::{JitOptions, JitStats};
+use crate::gc::Kind;
 use crate::runtime::class::Class;
 use crate::runtime::method::Method;
 use crate::runtime::universe::Universe;
@@ -363,6 +364,54 @@ impl Recording {
         }
     }
 
+    /// A new object of `class` and `kind` with `fields` fields, all nil; leaves through
+    /// `snapshot` (the instruction that allocates) when the nursery's chunk is full.
+    pub fn new_object(
+        &mut self,
+        class: &'static Class,
+        kind: Kind,
+        fields: usize,
+        snapshot: SnapshotId,
+    ) -> Shadow {
+        let shape = AllocShape {
+            class_word: class as *const Class as u64,
+            kind: kind as u8,
+            fields: fields as u32,
+        };
+        let fits = (crate::gc::HEADER_WORDS + fields) * 8 < crate::gc::LARGE_OBJECT_BYTES;
+        match shape.encode().filter(|_| fits) {
+            Some(imm) => Shadow::Value(self.recorder.emit_exit(Op::NewObject, &[], imm, snapshot)),
+            None => {
+                self.abort(Abort::Unsupported("an object too large for the nursery"));
+                Shadow::Entry
+            }
+        }
+    }
+
+    /// A new array of `class` with `size` (a small integer) elements, all nil; leaves
+    /// through `snapshot` when the size is negative or too large for the nursery, or the
+    /// nursery's chunk is full.
+    pub fn new_array(
+        &mut self,
+        class: &'static Class,
+        size: Shadow,
+        snapshot: SnapshotId,
+    ) -> Shadow {
+        let shape = AllocShape {
+            class_word: class as *const Class as u64,
+            kind: Kind::Array as u8,
+            fields: 0,
+        };
+        let Some(imm) = shape.encode() else {
+            self.abort(Abort::Unsupported("a class at an unusual address"));
+            return Shadow::Entry;
+        };
+        let size = self.value(size);
+        self.recorder.emit_exit(Op::GuardInt, &[size], 0, snapshot);
+        let n = self.recorder.emit(Op::UnboxInt, &[size], 0);
+        Shadow::Value(self.recorder.emit_exit(Op::NewArray, &[n], imm, snapshot))
+    }
+
     /// The array `array`'s element `index` (a small integer), guarded to be within its
     /// bounds (leaving through `snapshot`, the send, otherwise).
     pub fn load_element(&mut self, array: Shadow, index: Shadow, snapshot: SnapshotId) -> Shadow {
@@ -589,7 +638,7 @@ impl Recording {
             &optimized,
             Some(self.loop_snapshot.0),
             options.stress_guards,
-            &super::layout(),
+            &super::layout(self.nil),
         );
         stats.backend_time += started.elapsed();
         let compiled = compiled.map_err(|e| match e {
