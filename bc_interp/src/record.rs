@@ -18,7 +18,10 @@ use lang::runtime::method::{Method, MethodBody};
 use lang::runtime::object;
 use lang::runtime::value::Value;
 use lang::tracing::recording::Compare;
-use lang::tracing::{Recording, Shadow};
+use lang::tracing::{RecordedFrame, Recording, Shadow};
+use std::rc::Rc;
+
+use jit::backend::CompiledTrace;
 
 use crate::bytecode::{Instr, Op};
 use crate::handlers::{Flow, Regs};
@@ -54,7 +57,7 @@ impl BcEngine {
             }
         };
         match trace {
-            Some(trace) => self.run_trace(fp, &trace),
+            Some(trace) => self.run_trace(code, fp, header, trace),
             None => {
                 let depth = self.u.stack.len() - fp;
                 self.recording = Some(Recording::new(
@@ -70,64 +73,119 @@ impl BcEngine {
         }
     }
 
-    /// Runs a compiled trace on the loop frame at `fp`; answers how the dispatch loop goes on
-    /// where it left: in the loop frame, or (`Flow::Switch`, so that the loop takes the new
-    /// top frame's registers) in an inlined activation the exit rebuilt.
+    /// Runs the loop at `header`'s trace on the loop frame at `fp`, and the side traces its
+    /// exits lead to, until an exit without one. Answers how the dispatch loop goes on where
+    /// that exit resumes: in the loop frame, or (`Flow::Switch`, so that the loop takes the
+    /// new top frame's registers) in an inlined activation the exit rebuilt. A hot exit
+    /// starts the recording of a side trace there.
     fn run_trace(
         &mut self,
+        code: &'static BcMethod,
         fp: usize,
-        trace: &jit::backend::CompiledTrace,
+        header: usize,
+        root: Rc<CompiledTrace>,
     ) -> Result<(Flow, usize)> {
         let mut slots: Vec<u64> = (fp..self.u.stack.len())
             .map(|i| self.u.stack[i].raw())
             .collect();
         let mut exit_values = Vec::new();
-        self.u.jit_stats.entries += 1;
-        // Under --jit-stress-guards, leave at the 1st, 2nd, … 7th guard in turn.
-        let countdown = 1 + self.u.jit_stats.entries % 7;
-        let exit = trace.run(
-            &mut slots,
-            &mut exit_values,
-            countdown,
-            &mut self.u.heap.for_trace(),
-        );
-        self.u.jit_stats.exits += 1;
+        let (mut number, mut trace) = (0u32, root.clone());
+        let options = self.u.options.jit;
+        let (exit, record_side) = loop {
+            self.u.jit_stats.entries += 1;
+            // Under --jit-stress-guards, leave at the 1st, 2nd, … 7th guard in turn.
+            let countdown = 1 + self.u.jit_stats.entries % 7;
+            let exit = trace.run(
+                &mut slots,
+                &mut exit_values,
+                countdown,
+                &mut self.u.heap.for_trace(),
+            );
+            self.u.jit_stats.exits += 1;
+            if Some(exit.snapshot) == trace.closing_exit() && !self.u.heap.wants_collection() {
+                // A side trace reached the header: the loop's trace goes on.
+                std::mem::swap(&mut slots, &mut exit_values);
+                (number, trace) = (0, root.clone());
+                continue;
+            }
+            let mut loops = code.loops.borrow_mut();
+            let state = loops.entry(header).or_default();
+            let key = (number, exit.snapshot);
+            let exit_state = state.exits.entry(key).or_default();
+            match exit_state.side {
+                Some(side) => {
+                    let side_trace = state.sides[side as usize - 1].clone();
+                    std::mem::swap(&mut slots, &mut exit_values);
+                    (number, trace) = (side, side_trace);
+                }
+                None => {
+                    let closing = Some(exit.snapshot) == trace.closing_exit();
+                    let hot = !closing && exit_state.hot(&options);
+                    break (exit, hot.then_some((key, state.depth)));
+                }
+            }
+        };
         // The exit values are each activation's positions (slots, then operands), the loop
         // frame's first; each inlined one is rebuilt on top of its caller, which resumes
         // after the send that called it.
         self.u.stack.truncate(fp);
         let frames = trace.exit_frames(exit.snapshot);
         let mut values = exit_values.iter();
+        let mut recorded_frames = Vec::with_capacity(frames.len());
         for (k, frame) in frames.iter().enumerate() {
+            let method = Method::from_value(Value::from_raw(frame.method));
             if k > 0 {
-                let method = Method::from_value(Value::from_raw(frame.method));
-                let code = self.code_of(method)?;
+                let callee = self.code_of(method)?;
                 self.u.set_pc(frames[k - 1].position[0]);
                 let base = self.u.stack.len();
-                self.u.push_frame(method, code.line, base)?;
+                self.u.push_frame(method, callee.line, base)?;
             }
+            recorded_frames.push(RecordedFrame {
+                method,
+                base: self.u.stack.len() - fp,
+                call_position: frames.get(k + 1).map_or(0, |_| frame.position[0]),
+            });
             for raw in values.by_ref().take(frame.size) {
                 self.u.stack.push(Value::from_raw(*raw));
             }
         }
         let pc = frames.last().expect("an exit has a frame").position[0] as usize;
+        if frames.len() > 1 {
+            self.u.jit_stats.inlined_exits += 1;
+        }
+        if let Some((side_of, depth)) = record_side {
+            let len = self.u.stack.len() - fp;
+            self.recording = Some(Recording::side(
+                &self.u,
+                code.method,
+                (header as u32, loop_end(code, header) as u32),
+                fp,
+                depth,
+                recorded_frames,
+                len,
+                side_of,
+            ));
+            self.u.jit_stats.recordings += 1;
+            return Ok((Flow::Switch, pc));
+        }
         let flow = if frames.len() == 1 {
             Flow::Goto
         } else {
-            self.u.jit_stats.inlined_exits += 1;
             Flow::Switch
         };
         Ok((flow, pc))
     }
 
-    /// Ends the recording: compiled, or aborted for `reason` (counted per loop) at the
-    /// instruction `at` describes (for `--jit-log`).
+    /// Ends the recording: compiled, or aborted for `reason` (counted per loop, or per exit
+    /// for a side trace) at the instruction `at` describes (for `--jit-log`).
     fn end_recording(&mut self, reason: Option<Abort>, at: &str) {
         let Some(recording) = self.recording.take() else {
             return;
         };
         let header = recording.header as usize;
         let method = recording.method;
+        let side_of = recording.side_of;
+        let depth = recording.depth;
         let options = self.u.options.jit;
         let result = match reason {
             Some(reason) => {
@@ -141,8 +199,25 @@ impl BcEngine {
         let code = self.compiled[method.engine_index.get() as usize - 1];
         let mut loops = code.loops.borrow_mut();
         let state = loops.entry(header).or_default();
+        if let Some(key) = side_of {
+            match result {
+                Ok(trace) => {
+                    state.sides.push(trace);
+                    state.exits.entry(key).or_default().side = Some(state.sides.len() as u32);
+                }
+                Err(reason) => {
+                    self.u.jit_stats.abort(reason);
+                    let exit = state.exits.entry(key).or_default();
+                    exit.aborted(&options, &mut self.u.jit_stats);
+                }
+            }
+            return;
+        }
         match result {
-            Ok(trace) => state.trace = Some(trace),
+            Ok(trace) => {
+                state.trace = Some(trace);
+                state.depth = depth;
+            }
             // Not the loop's fault: record it again at its next back edge.
             Err(_) if reason == Some(Abort::LoopEnded) => {
                 self.u.jit_stats.abort(Abort::LoopEnded.describe());

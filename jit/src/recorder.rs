@@ -143,6 +143,18 @@ impl Recorder {
         v
     }
 
+    /// Ends a side trace: it runs once, from its inputs to its last instruction (an `exit`).
+    pub fn finish_linear(mut self) -> Result<Trace, Abort> {
+        if let Some(reason) = self.aborted {
+            return Err(reason);
+        }
+        let trace = std::mem::take(&mut self.trace);
+        trace
+            .check()
+            .map_err(|_| Abort::Unsupported("an ill-formed recording"))?;
+        Ok(trace)
+    }
+
     /// Ends the iteration: the inputs and constants move before `loop` (they are the entry;
     /// constants are invariant), everything else is the body, and every `(value at entry,
     /// value at the end)` pair of a loop-carried slot becomes a phi before the jump.

@@ -94,6 +94,8 @@ pub struct CompiledTrace {
     pub(crate) exit_size: usize,
     /// For each snapshot, its activations (to split the exit values and resume).
     pub(crate) exits: Vec<Vec<ExitFrame>>,
+    /// A side trace's final `exit` (where its loop's trace takes over).
+    pub(crate) closing_exit: Option<u32>,
 }
 
 impl CompiledTrace {
@@ -168,6 +170,11 @@ impl CompiledTrace {
         let size: usize = self.exits[snapshot as usize].iter().map(|f| f.size).sum();
         exit_values.truncate(size);
         Exit { snapshot }
+    }
+
+    /// For a side trace: the snapshot of its final `exit`, at its loop's header.
+    pub fn closing_exit(&self) -> Option<u32> {
+        self.closing_exit
     }
 
     /// The activations of `snapshot`, outermost first.

@@ -71,6 +71,7 @@ pub fn compile(
         ; mov rbx, rdi
     );
     let mut slots_read = 0;
+    let mut closing_exit = None;
     for (i, inst) in trace.insts.iter().enumerate() {
         let a = |k: usize| slot(inst.args[k].0 as usize);
         let r = slot(i);
@@ -357,6 +358,11 @@ pub fn compile(
                 dynasm!(ops ; .arch x64 ; =>loop_label);
             }
             Op::Phi => {} // all phis are copied together at the jump
+            Op::Exit => {
+                let e = need_exit()?;
+                closing_exit = inst.snapshot.map(|s| s.0);
+                dynasm!(ops ; .arch x64 ; jmp =>e);
+            }
             Op::Jump => {
                 for (k, (_, right)) in phis.iter().enumerate() {
                     dynasm!(ops ; .arch x64 ; mov rax, [rsp + slot(*right)] ; mov [rsp + temp(k)], rax);
@@ -377,9 +383,11 @@ pub fn compile(
             op => return Err(BackendError::Unsupported(op.mnemonic())),
         }
     }
-    // Only loops are compiled: a trace without one would fall off its end.
-    if trace.loop_index().is_none() {
-        return Err(BackendError::Unsupported("a trace without a loop"));
+    // A trace ends in its loop's jump or in an exit: it must not fall off its end.
+    if trace.loop_index().is_none() && closing_exit.is_none() {
+        return Err(BackendError::Unsupported(
+            "a trace without a loop or an exit",
+        ));
     }
     let mut exit_size = 0;
     for (s, snapshot) in trace.snapshots.iter().enumerate() {
@@ -431,6 +439,7 @@ pub fn compile(
         slots_read,
         exit_size,
         exits,
+        closing_exit,
     })
 }
 
@@ -912,5 +921,31 @@ jump
         let mut exit = Vec::new();
         code.run(&mut slots, &mut exit, 0, &mut Fake::new(0));
         assert_eq!(exit, vec![array.as_ptr() as u64, int(7)]);
+    }
+
+    #[test]
+    fn a_side_trace_runs_once_to_its_exit() {
+        // No loop: doubles slot 0 and leaves through the closing exit, or through @0 when the
+        // slot is not a small integer.
+        let text = "\
+%0 = input #0
+guard_int %0 @0
+%2 = unbox_int %0
+%3 = add_ov %2 %2 @0
+%4 = box_int %3
+exit @1
+@0: 0x1 [3] %0
+@1: 0x1 [0] %4
+";
+        let code = compile(&parse(text).unwrap(), None, false, &LAYOUT).unwrap();
+        assert_eq!(code.closing_exit(), Some(1));
+        let mut exit = Vec::new();
+        let e = code.run(&mut [int(21)], &mut exit, 0, &mut Fake::new(0));
+        assert_eq!((e.snapshot, exit.clone()), (1, vec![int(42)]));
+        let e = code.run(&mut [0x1000], &mut exit, 0, &mut Fake::new(0));
+        assert_eq!((e.snapshot, exit), (0, vec![0x1000]));
+        // Without its exit, such a trace would fall off its end.
+        let text = "%0 = input #0\nguard_int %0 @0\n@0: 0x1 [3] %0\n";
+        assert!(compile(&parse(text).unwrap(), None, false, &LAYOUT).is_err());
     }
 }

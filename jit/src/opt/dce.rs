@@ -2,19 +2,22 @@
 //!
 //! Owns: removing instructions whose results nobody uses and whose execution nobody could
 //! observe — pure computations, loads and allocations. Must never: remove a guard, a store, a
-//! call or loop structure, or a value a kept snapshot names (the engine needs it to resume).
+//! call or loop structure, a value a kept snapshot names (the engine needs it to resume), or
+//! an input (the loop header's snapshot, which the backend's safepoint exit uses without an
+//! instruction naming it, holds every input).
 
-use crate::ir::{Effect, Renaming, Trace};
+use crate::ir::{Effect, Op, Renaming, Trace};
 
 pub fn dce(trace: &Trace) -> Trace {
     let n = trace.insts.len();
     let mut live = vec![false; n];
     for i in (0..n).rev() {
         let inst = &trace.insts[i];
-        let observable = !matches!(
-            inst.op.effect(),
-            Effect::Pure | Effect::Load | Effect::Alloc
-        );
+        let observable = inst.op == Op::Input
+            || !matches!(
+                inst.op.effect(),
+                Effect::Pure | Effect::Load | Effect::Alloc
+            );
         if !(observable || live[i]) {
             continue;
         }

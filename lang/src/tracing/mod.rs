@@ -12,9 +12,10 @@ pub mod primitives;
 pub mod recording;
 pub mod stats;
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
-pub use recording::{Recording, Shadow};
+pub use recording::{RecordedFrame, Recording, Shadow};
 pub use stats::JitStats;
 
 /// The object layout the JIT's code relies on (see `gc::header`).
@@ -62,9 +63,52 @@ impl Default for JitOptions {
 pub struct LoopState {
     /// Back edges taken since the last recording attempt.
     pub count: u32,
+    /// The loop's trace (trace number 0)…
     pub trace: Option<Rc<jit::backend::CompiledTrace>>,
+    /// …its entry state's size (positions of the loop frame at the header)…
+    pub depth: usize,
+    /// …and its side traces, numbered from 1.
+    pub sides: Vec<Rc<jit::backend::CompiledTrace>>,
+    /// Per exit of a trace (trace number, snapshot): how hot it is, and its side trace.
+    pub exits: HashMap<(u32, u32), ExitState>,
     pub aborts: u32,
     pub blacklisted: bool,
+}
+
+/// What the JIT knows about one exit of a compiled trace.
+#[derive(Default)]
+pub struct ExitState {
+    /// Times taken since the last recording attempt.
+    pub count: u32,
+    /// The side trace that continues from it (its number in `LoopState::sides`).
+    pub side: Option<u32>,
+    pub aborts: u32,
+    pub blacklisted: bool,
+}
+
+impl ExitState {
+    /// Counts the exit being taken; answers whether to record a side trace from it now. An
+    /// exit becomes hot after as many exits as a loop needs iterations (at most 10).
+    pub fn hot(&mut self, options: &JitOptions) -> bool {
+        if self.blacklisted || self.side.is_some() {
+            return false;
+        }
+        self.count += 1;
+        if self.count >= options.threshold.min(10) {
+            self.count = 0;
+            return true;
+        }
+        false
+    }
+
+    /// Counts an aborted side recording.
+    pub fn aborted(&mut self, options: &JitOptions, stats: &mut JitStats) {
+        self.aborts += 1;
+        if self.aborts >= options.blacklist_after && !self.blacklisted {
+            self.blacklisted = true;
+            stats.blacklisted_exits += 1;
+        }
+    }
 }
 
 impl LoopState {

@@ -80,6 +80,8 @@ pub struct Recording {
     pub shadow: Vec<Shadow>,
     /// The loop's activation, then the inlined ones, innermost last.
     pub frames: Vec<RecordedFrame>,
+    /// For a side trace: the exit it starts at (the loop's trace number, the snapshot).
+    pub side_of: Option<(u32, u32)>,
     nil: Value,
     true_: Value,
     false_: Value,
@@ -121,12 +123,36 @@ impl Recording {
                 base: 0,
                 call_position: 0,
             }],
+            side_of: None,
             nil: u.nil,
             true_: u.true_,
             false_: u.false_,
             loop_snapshot,
             started: Instant::now(),
         }
+    }
+
+    /// Starts recording a side trace from the exit `side_of` of a trace of the loop at
+    /// `header` (and `end`) of `method`, whose entry state at the header has `depth`
+    /// positions. The engine resumed in `frames` (the loop's first, then the inlined ones it
+    /// rebuilt, with their bases and call positions), whose positions number `len`: the side
+    /// trace's inputs, in that order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn side(
+        u: &Universe,
+        method: &'static Method,
+        header_and_end: (u32, u32),
+        origin: usize,
+        depth: usize,
+        frames: Vec<RecordedFrame>,
+        len: usize,
+        side_of: (u32, u32),
+    ) -> Recording {
+        let mut rec = Recording::new(u, method, header_and_end, origin, depth);
+        rec.shadow = vec![Shadow::Entry; len];
+        rec.frames = frames;
+        rec.side_of = Some(side_of);
+        rec
     }
 
     pub fn abort(&mut self, reason: Abort) {
@@ -610,6 +636,17 @@ impl Recording {
         if self.frames.len() != 1 || self.shadow.len() != self.depth {
             return Err("the operand stack differs at the back edge".into());
         }
+        if self.side_of.is_some() {
+            // A side trace ends where its loop's trace begins: the loop frame at the header.
+            let at_header = self.snapshot(self.header, self.depth);
+            self.recorder.emit_exit(Op::Exit, &[], 0, at_header);
+            let recorded = self.recorder.len();
+            let trace = self
+                .take_recorder()
+                .finish_linear()
+                .map_err(|a| a.describe())?;
+            return self.compile(trace, recorded, None, options, stats);
+        }
         let mut carried = Vec::new();
         for k in 0..self.depth {
             match self.shadow[k] {
@@ -629,14 +666,31 @@ impl Recording {
         }
         let recorded = self.recorder.len();
         let trace = self
-            .recorder
+            .take_recorder()
             .close_loop(&carried)
             .map_err(|a| a.describe())?;
+        let loop_snapshot = Some(self.loop_snapshot.0);
+        self.compile(trace, recorded, loop_snapshot, options, stats)
+    }
+
+    fn take_recorder(&mut self) -> Recorder {
+        std::mem::replace(&mut self.recorder, Recorder::new(0))
+    }
+
+    /// Optimizes and compiles a closed recording (`recorded` instructions long).
+    fn compile(
+        &self,
+        trace: jit::ir::Trace,
+        recorded: usize,
+        loop_snapshot: Option<u32>,
+        options: &JitOptions,
+        stats: &mut JitStats,
+    ) -> Result<Rc<CompiledTrace>, String> {
         let started = Instant::now();
         let optimized = jit::opt::optimize(&trace);
         let compiled = jit::backend::x64::compile(
             &optimized,
-            Some(self.loop_snapshot.0),
+            loop_snapshot,
             options.stress_guards,
             &super::layout(self.nil),
         );
@@ -646,8 +700,15 @@ impl Recording {
             jit::backend::BackendError::Assembler(what) => format!("backend: {what}"),
         });
         if let Some(log) = &mut stats.log {
+            let method = match self.side_of {
+                Some((trace, exit)) => format!(
+                    "{} (side trace of trace {trace}'s exit {exit})",
+                    self.method.display_name()
+                ),
+                None => self.method.display_name(),
+            };
             log.push(TraceLog {
-                method: self.method.display_name(),
+                method,
                 header: self.header,
                 recorded: jit::text::print(&trace),
                 optimized: jit::text::print(&optimized),
@@ -661,6 +722,9 @@ impl Recording {
         }
         let compiled = compiled?;
         stats.compiled += 1;
+        if self.side_of.is_some() {
+            stats.side_traces += 1;
+        }
         stats.ops_recorded += recorded as u64;
         stats.ops_optimized += optimized.insts.len() as u64;
         stats.guards += optimized

@@ -42,8 +42,10 @@ pub struct JitStats {
     pub log: Option<Vec<TraceLog>>,
     /// Recordings started.
     pub recordings: u64,
-    /// Traces compiled to machine code.
+    /// Traces compiled to machine code…
     pub compiled: u64,
+    /// …of which side traces (from a hot exit of another trace back to the loop header).
+    pub side_traces: u64,
     pub ops_recorded: u64,
     pub ops_optimized: u64,
     pub guards: u64,
@@ -51,6 +53,8 @@ pub struct JitStats {
     /// Aborted recordings (and traces the backend refused) by reason.
     pub aborts: BTreeMap<String, u64>,
     pub blacklisted: u64,
+    /// Exits whose side recordings kept aborting.
+    pub blacklisted_exits: u64,
     /// Times compiled code was entered, and left through a guard or a safepoint request.
     pub entries: u64,
     pub exits: u64,
@@ -68,7 +72,11 @@ impl JitStats {
     pub fn report(&self) -> String {
         let mut out = String::from("JIT summary\n");
         let _ = writeln!(out, "  loops recorded       {}", self.recordings);
-        let _ = writeln!(out, "  traces compiled      {}", self.compiled);
+        let _ = writeln!(
+            out,
+            "  traces compiled      {} ({} side traces)",
+            self.compiled, self.side_traces
+        );
         let _ = writeln!(
             out,
             "  IR instructions      {} recorded, {} after optimization",
@@ -84,8 +92,8 @@ impl JitStats {
         let aborted: u64 = self.aborts.values().sum();
         let _ = writeln!(
             out,
-            "  aborts               {aborted} ({} loops blacklisted)",
-            self.blacklisted
+            "  aborts               {aborted} ({} loops blacklisted, {} exits blacklisted)",
+            self.blacklisted, self.blacklisted_exits
         );
         for (reason, n) in &self.aborts {
             let _ = writeln!(out, "    {n:>6}  {reason}");
