@@ -218,10 +218,10 @@ impl BcEngine {
                 state.trace = Some(trace);
                 state.depth = depth;
             }
-            // Not the loop's fault: record it again at its next back edge.
+            // Not the loop's fault: record it again soon.
             Err(_) if reason == Some(Abort::LoopEnded) => {
                 self.u.jit_stats.abort(Abort::LoopEnded.describe());
-                state.count = options.threshold.saturating_sub(1);
+                state.ended(&options, &mut self.u.jit_stats);
             }
             Err(reason) => {
                 self.u.jit_stats.abort(reason);
@@ -419,47 +419,76 @@ impl BcEngine {
             Op::Add | Op::Subtract | Op::Multiply => {
                 let (left, right) = (concrete(self, 1), concrete(self, 0));
                 let site = &r.code.sites[b];
-                let op = match instr.op {
-                    Op::Add => IrOp::AddOv,
-                    Op::Subtract => IrOp::SubOv,
-                    _ => IrOp::MulOv,
+                let (op, double_op, f): (IrOp, IrOp, fn(f64, f64) -> f64) = match instr.op {
+                    Op::Add => (IrOp::AddOv, IrOp::AddDouble, |x, y| x + y),
+                    Op::Subtract => (IrOp::SubOv, IrOp::SubDouble, |x, y| x - y),
+                    _ => (IrOp::MulOv, IrOp::MulDouble, |x, y| x * y),
                 };
-                let fits = small_ints_fit(op, left, right);
-                if !(site.int_fast && fits) {
-                    rec.abort(Abort::Unsupported(
-                        "arithmetic other than on small integers",
-                    ));
+                // What `compute` does: small integers, or two immediate doubles whose result
+                // is one; anything else is a send.
+                if site.int_fast && small_ints_fit(op, left, right) {
+                    let snapshot = rec.snapshot(pc as u32, len);
+                    let right = rec.pop();
+                    let left = rec.pop();
+                    let s = rec.int_arithmetic(op, left, right, snapshot);
+                    rec.push(s);
+                } else if site.double_fast
+                    && both_immediate_doubles(left, right)
+                    && Value::try_immediate_double(f(
+                        left.immediate_double_unchecked(),
+                        right.immediate_double_unchecked(),
+                    ))
+                    .is_some()
+                {
+                    let snapshot = rec.snapshot(pc as u32, len);
+                    let r_s = rec.pop();
+                    let l_s = rec.pop();
+                    let s = rec.double_arithmetic(double_op, (l_s, r_s), (left, right), snapshot);
+                    rec.push(s);
+                } else if site.int_fast && left.is_small_int() && right.is_small_int()
+                    || site.double_fast && both_immediate_doubles(left, right)
+                {
+                    // An overflow into a big integer, or a double that needs a box.
+                    rec.abort(Abort::Unsupported("a result that needs a box"));
                     return false;
+                } else {
+                    let class = self.u.class_of(left);
+                    self.record_send_at(rec, r.pc, &r.code.sites[b], class, len);
                 }
-                let snapshot = rec.snapshot(pc as u32, len);
-                let right = rec.pop();
-                let left = rec.pop();
-                let s = rec.int_arithmetic(op, left, right, snapshot);
-                rec.push(s);
             }
             Op::LessThan | Op::GreaterThan | Op::LessOrEqual | Op::GreaterOrEqual | Op::Equal => {
                 let (left, right) = (concrete(self, 1), concrete(self, 0));
                 let site = &r.code.sites[b];
-                let (Some(x), Some(y), true) =
+                let compare = match instr.op {
+                    Op::LessThan => Compare::Less,
+                    Op::GreaterThan => Compare::Greater,
+                    Op::LessOrEqual => Compare::LessOrEqual,
+                    Op::GreaterOrEqual => Compare::GreaterOrEqual,
+                    _ => Compare::Equal,
+                };
+                if let (Some(x), Some(y), true) =
                     (left.as_small_int(), right.as_small_int(), site.int_fast)
-                else {
-                    rec.abort(Abort::Unsupported(
-                        "a comparison other than of small integers",
-                    ));
-                    return false;
-                };
-                let (compare, holds) = match instr.op {
-                    Op::LessThan => (Compare::Less, x < y),
-                    Op::GreaterThan => (Compare::Greater, x > y),
-                    Op::LessOrEqual => (Compare::LessOrEqual, x <= y),
-                    Op::GreaterOrEqual => (Compare::GreaterOrEqual, x >= y),
-                    _ => (Compare::Equal, x == y),
-                };
-                let snapshot = rec.snapshot(pc as u32, len);
-                let right = rec.pop();
-                let left = rec.pop();
-                let s = rec.int_compare(compare, left, right, holds, snapshot);
-                rec.push(s);
+                {
+                    let snapshot = rec.snapshot(pc as u32, len);
+                    let right = rec.pop();
+                    let left = rec.pop();
+                    let s = rec.int_compare(compare, left, right, compare.holds(x, y), snapshot);
+                    rec.push(s);
+                } else if site.double_fast && both_immediate_doubles(left, right) {
+                    let (x, y) = (
+                        left.immediate_double_unchecked(),
+                        right.immediate_double_unchecked(),
+                    );
+                    let snapshot = rec.snapshot(pc as u32, len);
+                    let r_s = rec.pop();
+                    let l_s = rec.pop();
+                    let holds = compare.holds(x, y);
+                    let s = rec.double_compare(compare, (l_s, r_s), (left, right), holds, snapshot);
+                    rec.push(s);
+                } else {
+                    let class = self.u.class_of(left);
+                    self.record_send_at(rec, r.pc, &r.code.sites[b], class, len);
+                }
             }
             Op::JumpIfTrue | Op::JumpIfFalse => {
                 let seen = concrete(self, 0);
@@ -573,19 +602,36 @@ impl BcEngine {
     /// found is the one the trace follows) and records what the call will do.
     fn record_send(&mut self, rec: &mut Recording, r: &Regs, instr: Instr, len: usize) {
         let site = &r.code.sites[instr.b as usize];
+        if instr.op == Op::SuperSend {
+            let snapshot = rec.snapshot(r.pc as u32, len);
+            match site.super_cache.lookup(&mut self.u, site.selector) {
+                Some(m) => self.record_call(rec, r.pc, m, site.nargs, snapshot),
+                None => rec.abort(Abort::Unsupported("doesNotUnderstand:")),
+            }
+            return;
+        }
+        let receiver = self.u.stack[self.u.stack.len() - site.nargs - 1];
+        let class = self.u.class_of(receiver);
+        self.record_send_at(rec, r.pc, site, class, len);
+    }
+
+    /// The send of `site` at `pc` to a receiver of `class`: guards the class and records the
+    /// call of the method found.
+    fn record_send_at(
+        &mut self,
+        rec: &mut Recording,
+        pc: usize,
+        site: &crate::method::SendSite,
+        class: &'static Class,
+        len: usize,
+    ) {
         let nargs = site.nargs;
         let receiver = self.u.stack[self.u.stack.len() - nargs - 1];
-        let snapshot = rec.snapshot(r.pc as u32, len);
-        let method = if instr.op == Op::Send {
-            let class = self.u.class_of(receiver);
-            let s = rec.peek(nargs);
-            rec.guard_class(s, receiver, class, snapshot);
-            self.u.lookup(class, site.selector)
-        } else {
-            site.super_cache.lookup(&mut self.u, site.selector)
-        };
-        match method {
-            Some(m) => self.record_call(rec, r.pc, m, nargs, snapshot),
+        let snapshot = rec.snapshot(pc as u32, len);
+        let s = rec.peek(nargs);
+        rec.guard_class(s, receiver, class, snapshot);
+        match self.u.lookup(class, site.selector) {
+            Some(m) => self.record_call(rec, pc, m, nargs, snapshot),
             None => rec.abort(Abort::Unsupported("doesNotUnderstand:")),
         }
     }
@@ -724,6 +770,10 @@ fn ended_or(rec: &Recording, target: usize, what: &'static str) -> Abort {
     } else {
         Abort::Unsupported(what)
     }
+}
+
+fn both_immediate_doubles(left: Value, right: Value) -> bool {
+    left.is_immediate_double() && right.is_immediate_double()
 }
 
 /// Whether `op` on two values gives a small integer from two small integers (what a trace

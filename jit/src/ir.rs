@@ -135,16 +135,24 @@ ir_ops! {
     UnboxInt = "unbox_int" (Fixed(1), imm: false) -> Int, Pure, "The integer of a small-integer value (after guard_int).";
     BoxInt = "box_int" (Fixed(1), imm: false) -> Ref, Pure, "The small-integer value of an integer known to fit.";
     UnboxDouble = "unbox_double" (Fixed(1), imm: false) -> Double, Pure, "The double of an immediate-double value (after guard_double).";
-    BoxDouble = "box_double" (Fixed(1), imm: false) -> Ref, Alloc, "The value of a double (immediate, or a boxed double on the heap).";
+    BoxDouble = "box_double" (Fixed(1), imm: false) -> Ref, Guard, "The immediate-double value of a double; leave when the double has no immediate encoding (the interpreter boxes it).";
+    IntToDouble = "int_to_double" (Fixed(1), imm: false) -> Double, Pure, "The double nearest to an integer.";
     // Integer arithmetic: leaves the trace on overflow out of the small integers.
     AddOv = "add_ov" (Fixed(2), imm: false) -> Int, Guard, "Integer addition; leave on overflow.";
     SubOv = "sub_ov" (Fixed(2), imm: false) -> Int, Guard, "Integer subtraction; leave on overflow.";
     MulOv = "mul_ov" (Fixed(2), imm: false) -> Int, Guard, "Integer multiplication; leave on overflow.";
+    DivInt = "div_int" (Fixed(2), imm: false) -> Int, Guard, "Integer division rounding down (SOM `/`); leave when dividing by 0 or on overflow.";
+    ModInt = "mod_int" (Fixed(2), imm: false) -> Int, Guard, "The modulo with the divisor's sign (SOM `%`); leave when dividing by 0.";
+    RemInt = "rem_int" (Fixed(2), imm: false) -> Int, Guard, "The remainder with the dividend's sign (SOM `rem:`); leave when dividing by 0.";
     // Double arithmetic.
     AddDouble = "add_double" (Fixed(2), imm: false) -> Double, Pure, "Double addition.";
     SubDouble = "sub_double" (Fixed(2), imm: false) -> Double, Pure, "Double subtraction.";
     MulDouble = "mul_double" (Fixed(2), imm: false) -> Double, Pure, "Double multiplication.";
     DivDouble = "div_double" (Fixed(2), imm: false) -> Double, Pure, "Double division.";
+    SqrtDouble = "sqrt_double" (Fixed(1), imm: false) -> Double, Pure, "Double square root.";
+    // Bitwise operations on small integers (the result is one too).
+    AndInt = "and_int" (Fixed(2), imm: false) -> Int, Pure, "Bitwise and.";
+    XorInt = "xor_int" (Fixed(2), imm: false) -> Int, Pure, "Bitwise exclusive or.";
     // Comparisons.
     LtInt = "lt_int" (Fixed(2), imm: false) -> Bool, Pure, "Integer <.";
     LeInt = "le_int" (Fixed(2), imm: false) -> Bool, Pure, "Integer <=.";

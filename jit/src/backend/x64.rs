@@ -12,6 +12,9 @@ use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
 use super::{BackendError, CompiledTrace, ExitFrame, Layout};
 use crate::ir::{Op, Trace, Type};
 
+/// The exponent offset of immediate doubles (767), in place in the rotated bits.
+const DOUBLE_EXP_BIAS: i64 = 767 << 53;
+
 const CTX_SLOTS: i32 = 0;
 const CTX_EXIT_VALUES: i32 = 8;
 const CTX_SAFEPOINT: i32 = 16;
@@ -171,6 +174,106 @@ pub fn compile(
                     ; jo =>e
                     ; mov [rsp + r], rax
                 );
+            }
+            Op::UnboxDouble => {
+                // The immediate encoding (see `lang::runtime::value`): the IEEE bits rotated
+                // left by one, the exponent re-biased by -767 unless the rotated bits are 0
+                // or 1 (zeros), shifted left by two under the tag.
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rax, [rsp + a(0)]
+                    ; shr rax, 2
+                    ; mov rcx, QWORD DOUBLE_EXP_BIAS
+                    ; xor edx, edx
+                    ; cmp rax, 1
+                    ; cmova rdx, rcx
+                    ; add rax, rdx
+                    ; ror rax, 1
+                    ; mov [rsp + r], rax
+                );
+            }
+            Op::BoxDouble => {
+                let e = need_exit()?;
+                let zero = ops.new_dynamic_label();
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rax, [rsp + a(0)]
+                    ; rol rax, 1
+                    ; cmp rax, 1
+                    ; jbe =>zero
+                    // The exponent must lie in 768..=1278 to have an immediate encoding.
+                    ; mov rcx, rax
+                    ; shr rcx, 53
+                    ; sub rcx, 768
+                    ; cmp rcx, 510
+                    ; ja =>e
+                    ; mov rcx, QWORD DOUBLE_EXP_BIAS
+                    ; sub rax, rcx
+                    ; =>zero
+                    ; shl rax, 2
+                    ; or rax, 2
+                    ; mov [rsp + r], rax
+                );
+            }
+            Op::IntToDouble => {
+                dynasm!(ops ; .arch x64 ; cvtsi2sd xmm0, QWORD [rsp + a(0)] ; movsd [rsp + r], xmm0);
+            }
+            Op::SqrtDouble => {
+                dynasm!(ops ; .arch x64 ; sqrtsd xmm0, QWORD [rsp + a(0)] ; movsd [rsp + r], xmm0);
+            }
+            Op::AndInt | Op::XorInt => {
+                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)]);
+                if inst.op == Op::AndInt {
+                    dynasm!(ops ; .arch x64 ; and rax, [rsp + a(1)]);
+                } else {
+                    dynasm!(ops ; .arch x64 ; xor rax, [rsp + a(1)]);
+                }
+                dynasm!(ops ; .arch x64 ; mov [rsp + r], rax);
+            }
+            Op::DivInt | Op::ModInt | Op::RemInt => {
+                // Operands are small integers (63 bits), so `idiv` cannot trap on
+                // i64::MIN / -1; only the zero divisor must leave first.
+                let e = need_exit()?;
+                let exact = ops.new_dynamic_label();
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rax, [rsp + a(0)]
+                    ; mov rcx, [rsp + a(1)]
+                    ; test rcx, rcx
+                    ; jz =>e
+                    ; cqo
+                    ; idiv rcx
+                );
+                match inst.op {
+                    // Truncated to floored: when the remainder is non-zero and its sign
+                    // differs from the divisor's, the quotient is one less and the modulo
+                    // one divisor more.
+                    Op::DivInt => dynasm!(ops
+                        ; .arch x64
+                        ; test rdx, rdx
+                        ; jz =>exact
+                        ; xor rdx, rcx
+                        ; jns =>exact
+                        ; dec rax
+                        ; =>exact
+                        ; mov rdx, rax
+                        ; add rdx, rdx
+                        ; jo =>e
+                        ; mov [rsp + r], rax
+                    ),
+                    Op::ModInt => dynasm!(ops
+                        ; .arch x64
+                        ; test rdx, rdx
+                        ; jz =>exact
+                        ; mov r8, rdx
+                        ; xor r8, rcx
+                        ; jns =>exact
+                        ; add rdx, rcx
+                        ; =>exact
+                        ; mov [rsp + r], rdx
+                    ),
+                    _ => dynasm!(ops ; .arch x64 ; =>exact ; mov [rsp + r], rdx),
+                }
             }
             Op::AddDouble | Op::SubDouble | Op::MulDouble | Op::DivDouble => {
                 dynasm!(ops ; .arch x64 ; movsd xmm0, [rsp + a(0)]);
@@ -947,5 +1050,58 @@ exit @1
         // Without its exit, such a trace would fall off its end.
         let text = "%0 = input #0\nguard_int %0 @0\n@0: 0x1 [3] %0\n";
         assert!(compile(&parse(text).unwrap(), None, false, &LAYOUT).is_err());
+    }
+
+    #[test]
+    fn division_rounds_as_som_does() {
+        // Slot 0 op slot 1, leaving through @1 with the result (or @0 on a zero divisor).
+        let max = crate::ir::SMALL_INT_MAX;
+        let min = crate::ir::SMALL_INT_MIN;
+        let cases: [(i64, i64); 9] = [
+            (7, 2),
+            (-7, 2),
+            (7, -2),
+            (-7, -2),
+            (6, 3),
+            (-6, 3),
+            (max, -1),
+            (min, 7),
+            (min, -1),
+        ];
+        for op in ["div_int", "mod_int", "rem_int"] {
+            let text = format!(
+                "%0 = input #0\n%1 = input #1\n%2 = unbox_int %0\n%3 = unbox_int %1\n\
+                 %4 = {op} %2 %3 @0\n%5 = box_int %4\nexit @1\n\
+                 @0: 0x1 [0] %0 %1\n@1: 0x1 [1] %5\n"
+            );
+            let code = compile(&parse(&text).unwrap(), None, false, &LAYOUT).unwrap();
+            for (x, y) in cases {
+                let expected = match op {
+                    "div_int" => num_floor_div(x, y),
+                    "mod_int" => num_floor_div(x, y).map(|q| x - y * q),
+                    _ => Some(x % y),
+                }
+                .filter(|q| (min..=max).contains(q));
+                let mut exit = Vec::new();
+                let e = code.run(&mut [int(x), int(y)], &mut exit, 0, &mut Fake::new(0));
+                match expected {
+                    Some(q) => assert_eq!((e.snapshot, exit), (1, vec![int(q)]), "{x} {op} {y}"),
+                    None => assert_eq!(e.snapshot, 0, "{x} {op} {y} leaves"),
+                }
+            }
+            let mut exit = Vec::new();
+            let e = code.run(&mut [int(1), int(0)], &mut exit, 0, &mut Fake::new(0));
+            assert_eq!(e.snapshot, 0, "{op} by zero leaves");
+        }
+    }
+
+    /// Division rounding toward negative infinity.
+    fn num_floor_div(x: i64, y: i64) -> Option<i64> {
+        let q = x.checked_div(y)?;
+        Some(if (x % y != 0) && ((x < 0) != (y < 0)) {
+            q - 1
+        } else {
+            q
+        })
     }
 }

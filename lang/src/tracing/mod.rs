@@ -72,8 +72,14 @@ pub struct LoopState {
     /// Per exit of a trace (trace number, snapshot): how hot it is, and its side trace.
     pub exits: HashMap<(u32, u32), ExitState>,
     pub aborts: u32,
+    /// Recordings that ended with the loop (not counted as aborts, but a loop that never
+    /// runs a whole iteration after the first is given up after `ENDED_LIMIT`).
+    pub ended: u32,
     pub blacklisted: bool,
 }
+
+/// Recordings of a loop that may end with the loop before it is blacklisted.
+const ENDED_LIMIT: u32 = 20;
 
 /// What the JIT knows about one exit of a compiled trace.
 #[derive(Default)]
@@ -128,9 +134,76 @@ impl LoopState {
     /// Counts an aborted recording (or a trace the backend refused).
     pub fn aborted(&mut self, options: &JitOptions, stats: &mut JitStats) {
         self.aborts += 1;
-        if self.aborts >= options.blacklist_after && !self.blacklisted {
+        if self.aborts >= options.blacklist_after {
+            self.blacklist(stats);
+        }
+    }
+
+    /// Counts a recording that ended with the loop. The next one starts half a threshold
+    /// later, so that a loop whose invocations run a multiple of the threshold iterations
+    /// is not caught at its last iteration every time.
+    pub fn ended(&mut self, options: &JitOptions, stats: &mut JitStats) {
+        self.ended += 1;
+        self.count = options.threshold / 2;
+        if self.ended >= ENDED_LIMIT {
+            self.blacklist(stats);
+        }
+    }
+
+    fn blacklist(&mut self, stats: &mut JitStats) {
+        if !self.blacklisted {
             self.blacklisted = true;
             stats.blacklisted += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::gc::{GcConfig, Heap};
+    use crate::runtime::value::Value;
+
+    /// Runs a trace that doubles an immediate double (leaving through @0 when the result has
+    /// no immediate encoding, through @1 with it otherwise).
+    fn doubled_by_compiled_code(x: Value) -> Option<Value> {
+        let text = "\
+%0 = input #0
+guard_double %0 @0
+%2 = unbox_double %0
+%3 = add_double %2 %2
+%4 = box_double %3 @0
+exit @1
+@0: 0x1 [0] %0
+@1: 0x1 [1] %4
+";
+        let trace = jit::text::parse(text).unwrap();
+        let code =
+            jit::backend::x64::compile(&trace, None, false, &super::layout(Value::EMPTY)).unwrap();
+        let mut heap = Heap::new(GcConfig::default());
+        let mut exit = Vec::new();
+        let e = code.run(&mut [x.raw()], &mut exit, 0, &mut heap.for_trace());
+        (e.snapshot == 1).then(|| Value::from_raw(exit[0]))
+    }
+
+    #[test]
+    fn compiled_code_encodes_doubles_as_the_runtime_does() {
+        for d in [
+            0.0,
+            -0.0,
+            1.5,
+            -2.75,
+            1e-70,
+            -1e70,
+            std::f64::consts::PI,
+            2f64.powi(255),
+            2f64.powi(-250),
+        ] {
+            let x = Value::try_immediate_double(d).expect("an immediate double");
+            assert_eq!(
+                doubled_by_compiled_code(x),
+                Value::try_immediate_double(d + d),
+                "{d} + {d}"
+            );
         }
     }
 }

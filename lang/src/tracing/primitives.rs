@@ -123,6 +123,71 @@ pub fn record(
             let (l, r) = (shadow(rec, 0), shadow(rec, 1));
             rec.int_arithmetic(op, l, r, snapshot)
         }
+        ("Integer", "/") | ("Integer", "%") | ("Integer", "rem:") => {
+            let (Some(x), Some(y)) = (args[0].as_small_int(), args[1].as_small_int()) else {
+                return stop(rec, index);
+            };
+            let op = match selector {
+                "/" => Op::DivInt,
+                "%" => Op::ModInt,
+                _ => Op::RemInt,
+            };
+            // The primitive's small-integer path: a non-zero divisor and a small quotient
+            // (which the trace's own checks keep).
+            if y == 0
+                || (op == Op::DivInt
+                    && Value::try_small_int(num_integer::Integer::div_floor(&x, &y)).is_none())
+            {
+                return stop(rec, index);
+            }
+            let (l, r) = (shadow(rec, 0), shadow(rec, 1));
+            rec.int_division(op, l, r, snapshot)
+        }
+        ("Integer", "&") | ("Integer", "bitXor:") => {
+            if !(args[0].is_small_int() && args[1].is_small_int()) {
+                return stop(rec, index);
+            }
+            let op = if selector == "&" {
+                Op::AndInt
+            } else {
+                Op::XorInt
+            };
+            let (l, r) = (shadow(rec, 0), shadow(rec, 1));
+            rec.int_bitwise(op, l, r, snapshot)
+        }
+        ("Double", "+") | ("Double", "-") | ("Double", "*") | ("Double", "//") => {
+            let (op, f): (Op, fn(f64, f64) -> f64) = match selector {
+                "+" => (Op::AddDouble, |x, y| x + y),
+                "-" => (Op::SubDouble, |x, y| x - y),
+                "*" => (Op::MulDouble, |x, y| x * y),
+                _ => (Op::DivDouble, |x, y| x / y),
+            };
+            let (Some(x), Some(y)) = (number(args[0]), number(args[1])) else {
+                return stop(rec, index);
+            };
+            if Value::try_immediate_double(f(x, y)).is_none() {
+                return stop(rec, index);
+            }
+            let operands = (shadow(rec, 0), shadow(rec, 1));
+            rec.double_arithmetic(op, operands, (args[0], args[1]), snapshot)
+        }
+        ("Double", "<") => {
+            let (Some(x), Some(y)) = (number(args[0]), number(args[1])) else {
+                return stop(rec, index);
+            };
+            let operands = (shadow(rec, 0), shadow(rec, 1));
+            rec.double_compare(Compare::Less, operands, (args[0], args[1]), x < y, snapshot)
+        }
+        ("Double", "sqrt") => {
+            let Some(x) = number(args[0]) else {
+                return stop(rec, index);
+            };
+            if Value::try_immediate_double(x.sqrt()).is_none() {
+                return stop(rec, index);
+            }
+            let s = shadow(rec, 0);
+            rec.double_unary(Op::SqrtDouble, s, args[0], snapshot)
+        }
         ("Integer", "<") | ("Integer", "=") => {
             let (Some(x), Some(y)) = (args[0].as_small_int(), args[1].as_small_int()) else {
                 return stop(rec, index);
@@ -138,6 +203,17 @@ pub fn record(
         _ => return stop(rec, index),
     };
     Some(result)
+}
+
+/// The double of a small integer or an immediate double (what a trace computes with).
+fn number(v: Value) -> Option<f64> {
+    if v.is_small_int() {
+        Some(v.small_int_unchecked() as f64)
+    } else if v.is_immediate_double() {
+        Some(v.immediate_double_unchecked())
+    } else {
+        None
+    }
 }
 
 fn stop(rec: &mut Recording, index: usize) -> Option<Shadow> {

@@ -43,7 +43,7 @@ pub enum Shadow {
     },
 }
 
-/// A comparison of two small integers.
+/// A comparison of two numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compare {
     Less,
@@ -51,6 +51,19 @@ pub enum Compare {
     LessOrEqual,
     GreaterOrEqual,
     Equal,
+}
+
+impl Compare {
+    /// Whether it holds for `x` and `y`.
+    pub fn holds<T: PartialOrd>(self, x: T, y: T) -> bool {
+        match self {
+            Compare::Less => x < y,
+            Compare::Greater => x > y,
+            Compare::LessOrEqual => x <= y,
+            Compare::GreaterOrEqual => x >= y,
+            Compare::Equal => x == y,
+        }
+    }
 }
 
 /// An activation the recording is in: the loop's, or one inlined into it.
@@ -550,6 +563,113 @@ impl Recording {
             unboxed[k] = self.recorder.emit(Op::UnboxInt, &[v], 0);
         }
         Some((unboxed[0], unboxed[1]))
+    }
+
+    /// The double of a number that was `seen` while recording (a small integer or an
+    /// immediate double), guarded to stay of that kind (leaving through `snapshot`).
+    pub fn to_double(&mut self, s: Shadow, seen: Value, snapshot: SnapshotId) -> Option<ValueId> {
+        let v = self.value(s);
+        if seen.is_small_int() {
+            self.recorder.emit_exit(Op::GuardInt, &[v], 0, snapshot);
+            let i = self.recorder.emit(Op::UnboxInt, &[v], 0);
+            Some(self.recorder.emit(Op::IntToDouble, &[i], 0))
+        } else if seen.is_immediate_double() {
+            self.recorder.emit_exit(Op::GuardDouble, &[v], 0, snapshot);
+            Some(self.recorder.emit(Op::UnboxDouble, &[v], 0))
+        } else {
+            self.abort(Abort::Unsupported("arithmetic on a boxed number"));
+            None
+        }
+    }
+
+    /// `op` (`add_double` … `div_double`) of two numbers that were `seen` (at least one an
+    /// immediate double, the other one or a small integer); leaves through `snapshot` (the
+    /// instruction) when an operand changes kind or the result has no immediate encoding.
+    pub fn double_arithmetic(
+        &mut self,
+        op: Op,
+        (left, right): (Shadow, Shadow),
+        (x, y): (Value, Value),
+        snapshot: SnapshotId,
+    ) -> Shadow {
+        let (Some(l), Some(r)) = (
+            self.to_double(left, x, snapshot),
+            self.to_double(right, y, snapshot),
+        ) else {
+            return Shadow::Entry;
+        };
+        let d = self.recorder.emit(op, &[l, r], 0);
+        Shadow::Value(self.recorder.emit_exit(Op::BoxDouble, &[d], 0, snapshot))
+    }
+
+    /// A comparison of two numbers that were `seen` (as `double_arithmetic`), whose outcome
+    /// while recording was `holds`.
+    pub fn double_compare(
+        &mut self,
+        compare: Compare,
+        (left, right): (Shadow, Shadow),
+        (x, y): (Value, Value),
+        holds: bool,
+        snapshot: SnapshotId,
+    ) -> Shadow {
+        let (Some(l), Some(r)) = (
+            self.to_double(left, x, snapshot),
+            self.to_double(right, y, snapshot),
+        ) else {
+            return Shadow::Entry;
+        };
+        let (op, a, b) = match compare {
+            Compare::Less => (Op::LtDouble, l, r),
+            Compare::Greater => (Op::LtDouble, r, l),
+            Compare::LessOrEqual => (Op::LeDouble, l, r),
+            Compare::GreaterOrEqual => (Op::LeDouble, r, l),
+            Compare::Equal => (Op::EqDouble, l, r),
+        };
+        Shadow::Cond {
+            cond: self.recorder.emit(op, &[a, b], 0),
+            holds,
+            resume: snapshot,
+        }
+    }
+
+    /// `op` on the double of a number that was `seen` (`sqrt_double`).
+    pub fn double_unary(&mut self, op: Op, s: Shadow, seen: Value, snapshot: SnapshotId) -> Shadow {
+        let Some(d) = self.to_double(s, seen, snapshot) else {
+            return Shadow::Entry;
+        };
+        let r = self.recorder.emit(op, &[d], 0);
+        Shadow::Value(self.recorder.emit_exit(Op::BoxDouble, &[r], 0, snapshot))
+    }
+
+    /// `div_int`, `mod_int` or `rem_int` of two small integers (leaving through `snapshot`
+    /// on a zero divisor or a quotient beyond the small integers).
+    pub fn int_division(
+        &mut self,
+        op: Op,
+        left: Shadow,
+        right: Shadow,
+        snapshot: SnapshotId,
+    ) -> Shadow {
+        let Some((l, r)) = self.small_ints(left, right, snapshot) else {
+            return Shadow::Entry;
+        };
+        let result = self.recorder.emit_exit(op, &[l, r], 0, snapshot);
+        Shadow::Value(self.recorder.emit(Op::BoxInt, &[result], 0))
+    }
+
+    /// A bitwise `op` (`and_int`, `xor_int`) of two small integers.
+    pub fn int_bitwise(
+        &mut self,
+        op: Op,
+        left: Shadow,
+        right: Shadow,
+        snapshot: SnapshotId,
+    ) -> Shadow {
+        let Some((l, r)) = self.small_ints(left, right, snapshot) else {
+            return Shadow::Entry;
+        };
+        let result = self.recorder.emit(op, &[l, r], 0);
+        Shadow::Value(self.recorder.emit(Op::BoxInt, &[result], 0))
     }
 
     /// `+`, `-` or `*` of two small integers; leaves through `snapshot` (the instruction,
