@@ -46,6 +46,9 @@ pub struct BcEngine {
     /// Where the next dispatch loop starts when one loop hands over to another mid-method
     /// (entering or leaving recording): the pc of the instruction not yet executed.
     resume_at: Option<usize>,
+    /// Buffers for a compiled trace's slots and exit values, reused from run to run.
+    trace_slots: Vec<u64>,
+    trace_exit_values: Vec<u64>,
     /// Compiled methods, by `Method::engine_index - 1`.
     compiled: Vec<&'static method::BcMethod>,
     /// By primitive index: whether it is a block evaluation (`value`, `value:`,
@@ -84,6 +87,8 @@ impl BcEngine {
             entry: 0,
             recording: None,
             resume_at: None,
+            trace_slots: Vec::new(),
+            trace_exit_values: Vec::new(),
             compiled: Vec::new(),
             #[cfg(feature = "dispatch-counts")]
             counts: Default::default(),

@@ -47,7 +47,7 @@ pub struct BcMethod {
     pub max_stack: usize,
     pub line: u32,
     /// The JIT's state of each loop, by header pc (created at the first back edge).
-    pub loops: std::cell::RefCell<std::collections::HashMap<usize, lang::tracing::LoopState>>,
+    pub loops: std::cell::RefCell<lang::tracing::Loops>,
 }
 
 impl BcMethod {

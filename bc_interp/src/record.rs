@@ -47,7 +47,7 @@ impl BcEngine {
         let options = self.u.options.jit;
         let trace = {
             let mut loops = code.loops.borrow_mut();
-            let state = loops.entry(header).or_default();
+            let state = loops.at(header as u32);
             if let Some(t) = &state.trace {
                 Some(t.clone())
             } else if state.hot(&options) {
@@ -73,11 +73,13 @@ impl BcEngine {
         }
     }
 
-    /// Runs the loop at `header`'s trace on the loop frame at `fp`, and the side traces its
-    /// exits lead to, until an exit without one. Answers how the dispatch loop goes on where
-    /// that exit resumes: in the loop frame, or (`Flow::Switch`, so that the loop takes the
-    /// new top frame's registers) in an inlined activation the exit rebuilt. A hot exit
-    /// starts the recording of a side trace there.
+    /// Runs the loop at `header`'s trace on the loop frame at `fp`, and the traces its exits
+    /// lead to — side traces, and the traces of the loop headers traces end at — until an
+    /// exit without one. Answers how the dispatch loop goes on where that exit resumes: in
+    /// the loop frame, or (`Flow::Switch`, so that the loop takes the new top frame's
+    /// registers) in an inlined activation the exit rebuilt. A hot exit starts the recording
+    /// of a side trace there; a trace ending at a loop header without a trace counts an
+    /// iteration of that loop, as its back edge would.
     fn run_trace(
         &mut self,
         code: &'static BcMethod,
@@ -85,11 +87,12 @@ impl BcEngine {
         header: usize,
         root: Rc<CompiledTrace>,
     ) -> Result<(Flow, usize)> {
-        let mut slots: Vec<u64> = (fp..self.u.stack.len())
-            .map(|i| self.u.stack[i].raw())
-            .collect();
-        let mut exit_values = Vec::new();
-        let (mut number, mut trace) = (0u32, root.clone());
+        // Buffers reused from run to run.
+        let mut slots = std::mem::take(&mut self.trace_slots);
+        let mut exit_values = std::mem::take(&mut self.trace_exit_values);
+        slots.clear();
+        slots.extend((fp..self.u.stack.len()).map(|i| self.u.stack[i].raw()));
+        let (mut header, mut number, mut trace) = (header, 0u32, root);
         let options = self.u.options.jit;
         let (exit, record_side) = loop {
             self.u.jit_stats.entries += 1;
@@ -102,16 +105,28 @@ impl BcEngine {
                 &mut self.u.heap.for_trace(),
             );
             self.u.jit_stats.exits += 1;
-            if Some(exit.snapshot) == trace.closing_exit() && !self.u.heap.wants_collection() {
-                // A side trace reached the header: the loop's trace goes on.
-                std::mem::swap(&mut slots, &mut exit_values);
-                (number, trace) = (0, root.clone());
-                continue;
-            }
             let mut loops = code.loops.borrow_mut();
-            let state = loops.entry(header).or_default();
+            if Some(exit.snapshot) == trace.closing_exit() {
+                // The trace ended at a loop header (of its own loop or another in this
+                // frame): that loop's trace takes over, unless a collection is due.
+                let target = trace.exit_frames(exit.snapshot)[0].position[0] as usize;
+                let next = loops.at(target as u32).trace.clone();
+                match next {
+                    Some(next) if !self.u.heap.wants_collection() => {
+                        std::mem::swap(&mut slots, &mut exit_values);
+                        (header, number, trace) = (target, 0, next);
+                        continue;
+                    }
+                    // The interpreter goes on at the header: it collects at its next
+                    // safepoint, and enters the trace again at the next back edge.
+                    Some(_) => break (exit, None),
+                    // Count the iteration, as the header's back edge would.
+                    None => break (exit, Some(None)),
+                }
+            }
+            let state = loops.at(header as u32);
             let key = (number, exit.snapshot);
-            let exit_state = state.exits.entry(key).or_default();
+            let exit_state = state.exit(number, exit.snapshot);
             match exit_state.side {
                 Some(side) => {
                     let side_trace = state.sides[side as usize - 1].clone();
@@ -119,9 +134,8 @@ impl BcEngine {
                     (number, trace) = (side, side_trace);
                 }
                 None => {
-                    let closing = Some(exit.snapshot) == trace.closing_exit();
-                    let hot = !closing && exit_state.hot(&options);
-                    break (exit, hot.then_some((key, state.depth)));
+                    let hot = exit_state.hot(&options);
+                    break (exit, hot.then_some(Some((key, state.depth))));
                 }
             }
         };
@@ -153,7 +167,13 @@ impl BcEngine {
         if frames.len() > 1 {
             self.u.jit_stats.inlined_exits += 1;
         }
-        if let Some((side_of, depth)) = record_side {
+        self.trace_slots = slots;
+        self.trace_exit_values = exit_values;
+        if let Some(None) = record_side {
+            // At a loop header without a trace, as after its back edge.
+            return self.back_edge(code, fp, pc);
+        }
+        if let Some(Some((side_of, depth))) = record_side {
             let len = self.u.stack.len() - fp;
             self.recording = Some(Recording::side(
                 &self.u,
@@ -198,16 +218,17 @@ impl BcEngine {
         };
         let code = self.compiled[method.engine_index.get() as usize - 1];
         let mut loops = code.loops.borrow_mut();
-        let state = loops.entry(header).or_default();
+        let state = loops.at(header as u32);
         if let Some(key) = side_of {
             match result {
                 Ok(trace) => {
                     state.sides.push(trace);
-                    state.exits.entry(key).or_default().side = Some(state.sides.len() as u32);
+                    let side = state.sides.len() as u32;
+                    state.exit(key.0, key.1).side = Some(side);
                 }
                 Err(reason) => {
                     self.u.jit_stats.abort(reason);
-                    let exit = state.exits.entry(key).or_default();
+                    let exit = state.exit(key.0, key.1);
                     exit.aborted(&options, &mut self.u.jit_stats);
                 }
             }
@@ -243,6 +264,25 @@ impl BcEngine {
         let Some(mut rec) = self.recording.take() else {
             return false;
         };
+        // Another loop's header in the loop's frame, whose trace can take over: the
+        // recording ends there (after at least one instruction of its own).
+        if rec.frames.len() == 1
+            && rec.instructions > 0
+            && r.pc != rec.header as usize
+            && r.fp == rec.origin
+        {
+            let depth = self.u.stack.len() - rec.origin;
+            let target = code_loops_trace_depth(r.code, r.pc);
+            if let Some(target_depth) = target {
+                if target_depth == depth {
+                    rec.target = Some(r.pc as u32);
+                    self.recording = Some(rec);
+                    self.end_recording(None, "");
+                    return false;
+                }
+            }
+        }
+        rec.instructions += 1;
         let closes = self.record_instruction(&mut rec, r, instr);
         let aborted = rec.aborted();
         self.recording = Some(rec);
@@ -497,7 +537,7 @@ impl BcEngine {
                     return false;
                 }
                 let jumps = (seen == self.u.true_) == (instr.op == Op::JumpIfTrue);
-                if jumps && rec.frames.len() == 1 && pc + 1 + b > rec.end as usize {
+                if jumps && leaves_recorded_loop(rec, pc + 1 + b) {
                     rec.abort(Abort::LoopEnded);
                     return false;
                 }
@@ -513,7 +553,7 @@ impl BcEngine {
                 rec.branch(s, seen, at_branch);
             }
             Op::JumpBack => {
-                return self.closes(rec, pc + 1 - b);
+                return self.closes(rec, r.code, pc + 1 - b);
             }
             Op::ForTest => {
                 let c = a;
@@ -533,13 +573,14 @@ impl BcEngine {
                     return false;
                 };
                 let go = (step > 0 && i <= end) || (step < 0 && i >= end);
-                if step == 0 || !go {
-                    rec.abort(ended_or(rec, pc + 1 + b, "a to:do: loop that does not run"));
+                if step == 0 || (!go && leaves_recorded_loop(rec, pc + 1 + b)) {
+                    rec.abort(Abort::LoopEnded);
                     return false;
                 }
+                // An inner loop (unrolled into the trace) may end here.
                 let snapshot = rec.snapshot(pc as u32, len);
                 let (counter, limit, by) = (rec.read(c), rec.read(c + 1), rec.read(c + 2));
-                rec.counting_loop_test(counter, limit, by, step > 0, snapshot);
+                rec.counting_loop_test(counter, limit, by, step > 0, go, snapshot);
             }
             Op::ForNext => {
                 let c = a;
@@ -554,7 +595,7 @@ impl BcEngine {
                 let (counter, by) = (rec.read(c), rec.read(c + 2));
                 let next = rec.int_arithmetic(IrOp::AddOv, counter, by, snapshot);
                 rec.write(c, next);
-                return self.closes(rec, pc + 1 - b);
+                return self.closes(rec, r.code, pc + 1 - b);
             }
             Op::IncrementSlot => {
                 let v = self.u.stack[fp + a];
@@ -570,18 +611,18 @@ impl BcEngine {
             }
             Op::TimesTest => {
                 let left = self.u.stack[fp + a].as_small_int().unwrap_or(0);
-                if left <= 0 {
-                    rec.abort(ended_or(
-                        rec,
-                        pc + 1 + b,
-                        "a timesRepeat: loop that does not run",
-                    ));
+                if left <= 0 && leaves_recorded_loop(rec, pc + 1 + b) {
+                    rec.abort(Abort::LoopEnded);
                     return false;
                 }
                 let snapshot = rec.snapshot(pc as u32, len);
                 let count = rec.read(a);
-                let next = rec.count_down(count, snapshot);
-                rec.write(a, next);
+                if left > 0 {
+                    let next = rec.count_down(count, snapshot);
+                    rec.write(a, next);
+                } else {
+                    rec.count_ended(count, snapshot);
+                }
             }
             op => rec.abort(Abort::Unsupported(op.mnemonic())),
         }
@@ -589,10 +630,23 @@ impl BcEngine {
     }
 
     /// A back edge to `target` while recording: the end of the iteration if it is the
-    /// recorded loop's header; another loop inside it is not recorded (yet).
-    fn closes(&self, rec: &mut Recording, target: usize) -> bool {
-        if rec.frames.len() == 1 && target == rec.header as usize {
+    /// recorded loop's header; a side trace ends at any loop header in the loop's frame (a
+    /// loop that it left, or the one around it). A loop inside the recorded one whose trace
+    /// does not exist yet stops the recording.
+    fn closes(&self, rec: &mut Recording, code: &BcMethod, target: usize) -> bool {
+        let in_loop_frame = rec.frames.len() == 1;
+        if in_loop_frame && target == rec.header as usize {
             return true;
+        }
+        if in_loop_frame && rec.side_of.is_some() && code_loops_trace_depth(code, target).is_some()
+        {
+            rec.target = Some(target as u32);
+            return true;
+        }
+        // An inner loop without a trace of its own: unrolled into this one, a few times.
+        if rec.unrolled < MAX_UNROLLED {
+            rec.unrolled += 1;
+            return false;
         }
         rec.abort(Abort::Unsupported("an inner loop"));
         false
@@ -761,15 +815,21 @@ fn loop_end(code: &BcMethod, header: usize) -> usize {
         .unwrap_or(code.code.len())
 }
 
-/// For a loop test about to jump to `target`: `LoopEnded` when that leaves the recorded loop
-/// (past its back edge, in the loop's activation), else `Unsupported(what)` — an inner loop
-/// that does not run.
-fn ended_or(rec: &Recording, target: usize, what: &'static str) -> Abort {
-    if rec.frames.len() == 1 && target > rec.end as usize {
-        Abort::LoopEnded
-    } else {
-        Abort::Unsupported(what)
-    }
+/// Back edges of inner loops a recording may follow (unrolling them into the trace).
+const MAX_UNROLLED: u32 = 16;
+
+/// Whether a jump to `target` leaves the loop a root recording follows (past its back edge,
+/// in the loop's activation): the loop ended in the iteration being recorded. (A side trace
+/// may leave it: it goes on to the header of the loop around.)
+fn leaves_recorded_loop(rec: &Recording, target: usize) -> bool {
+    rec.side_of.is_none() && rec.frames.len() == 1 && target > rec.end as usize
+}
+
+/// The entry depth of the trace of the loop at `header` of `code`, if it has one.
+fn code_loops_trace_depth(code: &BcMethod, header: usize) -> Option<usize> {
+    let loops = code.loops.borrow();
+    let state = loops.get(header as u32)?;
+    state.trace.as_ref().map(|_| state.depth)
 }
 
 fn both_immediate_doubles(left: Value, right: Value) -> bool {

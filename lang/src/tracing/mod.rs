@@ -12,7 +12,6 @@ pub mod primitives;
 pub mod recording;
 pub mod stats;
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 pub use recording::{RecordedFrame, Recording, Shadow};
@@ -69,13 +68,51 @@ pub struct LoopState {
     pub depth: usize,
     /// …and its side traces, numbered from 1.
     pub sides: Vec<Rc<jit::backend::CompiledTrace>>,
-    /// Per exit of a trace (trace number, snapshot): how hot it is, and its side trace.
-    pub exits: HashMap<(u32, u32), ExitState>,
+    /// Per exit of a trace (`[trace number][snapshot]`): how hot it is, and its side trace.
+    pub exits: Vec<Vec<ExitState>>,
     pub aborts: u32,
     /// Recordings that ended with the loop (not counted as aborts, but a loop that never
     /// runs a whole iteration after the first is given up after `ENDED_LIMIT`).
     pub ended: u32,
     pub blacklisted: bool,
+}
+
+/// The loops of one method, by header (a method has few: a list is faster than hashing).
+#[derive(Default)]
+pub struct Loops(Vec<(u32, LoopState)>);
+
+impl Loops {
+    /// The state of the loop at `header` (created on first use).
+    pub fn at(&mut self, header: u32) -> &mut LoopState {
+        let i = match self.0.iter().position(|(h, _)| *h == header) {
+            Some(i) => i,
+            None => {
+                self.0.push((header, LoopState::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// The state of the loop at `header`, if it was ever counted.
+    pub fn get(&self, header: u32) -> Option<&LoopState> {
+        self.0.iter().find(|(h, _)| *h == header).map(|(_, s)| s)
+    }
+}
+
+impl LoopState {
+    /// The state of exit `snapshot` of trace `trace` (0: the loop's, k: side trace k).
+    pub fn exit(&mut self, trace: u32, snapshot: u32) -> &mut ExitState {
+        let (t, s) = (trace as usize, snapshot as usize);
+        if self.exits.len() <= t {
+            self.exits.resize_with(t + 1, Vec::new);
+        }
+        let exits = &mut self.exits[t];
+        if exits.len() <= s {
+            exits.resize_with(s + 1, ExitState::default);
+        }
+        &mut exits[s]
+    }
 }
 
 /// Recordings of a loop that may end with the loop before it is blacklisted.

@@ -95,6 +95,13 @@ pub struct Recording {
     pub frames: Vec<RecordedFrame>,
     /// For a side trace: the exit it starts at (the loop's trace number, the snapshot).
     pub side_of: Option<(u32, u32)>,
+    /// Where the recording ends when not at its own loop's back edge: another loop header in
+    /// the loop's frame (the trace then ends in an `exit` there).
+    pub target: Option<u32>,
+    /// Instructions recorded so far.
+    pub instructions: usize,
+    /// Back edges of inner loops followed (unrolled) so far.
+    pub unrolled: u32,
     nil: Value,
     true_: Value,
     false_: Value,
@@ -137,6 +144,9 @@ impl Recording {
                 call_position: 0,
             }],
             side_of: None,
+            target: None,
+            instructions: 0,
+            unrolled: 0,
             nil: u.nil,
             true_: u.true_,
             false_: u.false_,
@@ -508,31 +518,41 @@ impl Recording {
         result.and_then(Value::try_small_int).is_some()
     }
 
-    /// The test of an inlined `to:do:` whose loop went on while recording, with a step of
-    /// the sign `ascending` says: guards that the step keeps its sign and the counter has
-    /// not passed the limit (leaving through `snapshot`, the test itself).
+    /// The test of an inlined `to:do:`, with a step of the sign `ascending` says, whose
+    /// loop went on (`goes_on`) or ended while recording: guards that the step keeps its sign
+    /// and the counter is (or is not) past the limit, leaving through `snapshot` (the test
+    /// itself).
     pub fn counting_loop_test(
         &mut self,
         counter: Shadow,
         limit: Shadow,
         step: Shadow,
         ascending: bool,
+        goes_on: bool,
         snapshot: SnapshotId,
     ) {
         let zero = self.constant(Value::small_int(0));
         let (sign, within) = if ascending {
             (
                 self.int_compare(Compare::Less, zero, step, true, snapshot),
-                self.int_compare(Compare::LessOrEqual, counter, limit, true, snapshot),
+                self.int_compare(Compare::LessOrEqual, counter, limit, goes_on, snapshot),
             )
         } else {
             (
                 self.int_compare(Compare::Less, step, zero, true, snapshot),
-                self.int_compare(Compare::GreaterOrEqual, counter, limit, true, snapshot),
+                self.int_compare(Compare::GreaterOrEqual, counter, limit, goes_on, snapshot),
             )
         };
         self.guard_condition(sign);
         self.guard_condition(within);
+    }
+
+    /// The test of an inlined `timesRepeat:` whose loop ended while recording: guards that
+    /// `count` is not positive.
+    pub fn count_ended(&mut self, count: Shadow, snapshot: SnapshotId) {
+        let zero = self.constant(Value::small_int(0));
+        let more = self.int_compare(Compare::Greater, count, zero, false, snapshot);
+        self.guard_condition(more);
     }
 
     /// The test of an inlined `timesRepeat:` whose loop went on while recording: guards that
@@ -753,6 +773,19 @@ impl Recording {
         stats: &mut JitStats,
     ) -> Result<Rc<CompiledTrace>, String> {
         stats.tracing_time += self.started.elapsed();
+        if let Some(target) = self.target.filter(|_| self.frames.len() == 1) {
+            // Another loop's header, whose trace takes over (the engine checked that it
+            // expects this many positions).
+            let len = self.shadow.len();
+            let at_header = self.snapshot(target, len);
+            self.recorder.emit_exit(Op::Exit, &[], 0, at_header);
+            let recorded = self.recorder.len();
+            let trace = self
+                .take_recorder()
+                .finish_linear()
+                .map_err(|a| a.describe())?;
+            return self.compile(trace, recorded, None, options, stats);
+        }
         if self.frames.len() != 1 || self.shadow.len() != self.depth {
             return Err("the operand stack differs at the back edge".into());
         }
