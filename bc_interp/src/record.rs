@@ -816,7 +816,7 @@ fn loop_end(code: &BcMethod, header: usize) -> usize {
 }
 
 /// Back edges of inner loops a recording may follow (unrolling them into the trace).
-const MAX_UNROLLED: u32 = 16;
+const MAX_UNROLLED: u32 = 40;
 
 /// Whether a jump to `target` leaves the loop a root recording follows (past its back edge,
 /// in the loop's activation): the loop ended in the iteration being recorded. (A side trace

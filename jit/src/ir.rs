@@ -152,6 +152,8 @@ ir_ops! {
     SqrtDouble = "sqrt_double" (Fixed(1), imm: false) -> Double, Pure, "Double square root.";
     // Bitwise operations on small integers (the result is one too).
     AndInt = "and_int" (Fixed(2), imm: false) -> Int, Pure, "Bitwise and.";
+    ShlOv = "shl_ov" (Fixed(2), imm: false) -> Int, Guard, "Shift left; leave unless the count is 0..=62 and the result a small integer.";
+    SarInt = "sar_int" (Fixed(2), imm: false) -> Int, Guard, "Arithmetic shift right; leave unless the count is 0..=63.";
     XorInt = "xor_int" (Fixed(2), imm: false) -> Int, Pure, "Bitwise exclusive or.";
     // Comparisons.
     LtInt = "lt_int" (Fixed(2), imm: false) -> Bool, Pure, "Integer <.";

@@ -221,6 +221,36 @@ pub fn compile(
             Op::SqrtDouble => {
                 dynasm!(ops ; .arch x64 ; sqrtsd xmm0, QWORD [rsp + a(0)] ; movsd [rsp + r], xmm0);
             }
+            Op::ShlOv | Op::SarInt => {
+                let e = need_exit()?;
+                let most = if inst.op == Op::ShlOv { 62 } else { 63 };
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rax, [rsp + a(0)]
+                    ; mov rcx, [rsp + a(1)]
+                    ; cmp rcx, most
+                    ; ja =>e // unsigned: negative counts too
+                );
+                if inst.op == Op::ShlOv {
+                    // Exact when shifting back gives the operand, and small when doubling
+                    // does not overflow.
+                    dynasm!(ops
+                        ; .arch x64
+                        ; mov rdx, rax
+                        ; shl rdx, cl
+                        ; mov r8, rdx
+                        ; sar r8, cl
+                        ; cmp r8, rax
+                        ; jne =>e
+                        ; mov r8, rdx
+                        ; add r8, r8
+                        ; jo =>e
+                        ; mov [rsp + r], rdx
+                    );
+                } else {
+                    dynasm!(ops ; .arch x64 ; sar rax, cl ; mov [rsp + r], rax);
+                }
+            }
             Op::AndInt | Op::XorInt => {
                 dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)]);
                 if inst.op == Op::AndInt {
@@ -1103,5 +1133,42 @@ exit @1
         } else {
             q
         })
+    }
+
+    #[test]
+    fn shifts_leave_when_the_result_is_not_a_small_integer() {
+        let max = crate::ir::SMALL_INT_MAX;
+        for op in ["shl_ov", "sar_int"] {
+            let text = format!(
+                "%0 = input #0\n%1 = input #1\n%2 = unbox_int %0\n%3 = unbox_int %1\n\
+                 %4 = {op} %2 %3 @0\n%5 = box_int %4\nexit @1\n\
+                 @0: 0x1 [0] %0 %1\n@1: 0x1 [1] %5\n"
+            );
+            let code = compile(&parse(&text).unwrap(), None, false, &LAYOUT).unwrap();
+            let cases: [(i64, i64); 7] = [
+                (3, 4),
+                (-3, 4),
+                (1, 61),
+                (1, 62),
+                (-1, 62),
+                (max, 1),
+                (5, -1),
+            ];
+            for (x, n) in cases {
+                let expected = match op {
+                    "shl_ov" if (0..=62).contains(&n) => x
+                        .checked_mul(1 << n)
+                        .filter(|v| (crate::ir::SMALL_INT_MIN..=max).contains(v)),
+                    "sar_int" if (0..=63).contains(&n) => Some(x >> n),
+                    _ => None,
+                };
+                let mut exit = Vec::new();
+                let e = code.run(&mut [int(x), int(n)], &mut exit, 0, &mut Fake::new(0));
+                match expected {
+                    Some(v) => assert_eq!((e.snapshot, exit), (1, vec![int(v)]), "{x} {op} {n}"),
+                    None => assert_eq!(e.snapshot, 0, "{x} {op} {n} leaves"),
+                }
+            }
+        }
     }
 }

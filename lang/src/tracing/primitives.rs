@@ -141,7 +141,26 @@ pub fn record(
                 return stop(rec, index);
             }
             let (l, r) = (shadow(rec, 0), shadow(rec, 1));
-            rec.int_division(op, l, r, snapshot)
+            rec.guarded_int_op(op, l, r, snapshot)
+        }
+        ("Integer", "<<") | ("Integer", ">>>") => {
+            let (Some(x), Some(n)) = (args[0].as_small_int(), args[1].as_small_int()) else {
+                return stop(rec, index);
+            };
+            let (op, exact) = if selector == "<<" {
+                let shifted = (0..=62)
+                    .contains(&n)
+                    .then(|| x.checked_mul(1 << n))
+                    .flatten();
+                (Op::ShlOv, shifted.and_then(Value::try_small_int).is_some())
+            } else {
+                (Op::SarInt, (0..64).contains(&n))
+            };
+            if !exact {
+                return stop(rec, index);
+            }
+            let (l, r) = (shadow(rec, 0), shadow(rec, 1));
+            rec.guarded_int_op(op, l, r, snapshot)
         }
         ("Integer", "&") | ("Integer", "bitXor:") => {
             if !(args[0].is_small_int() && args[1].is_small_int()) {

@@ -661,9 +661,10 @@ impl Recording {
         Shadow::Value(self.recorder.emit_exit(Op::BoxDouble, &[r], 0, snapshot))
     }
 
-    /// `div_int`, `mod_int` or `rem_int` of two small integers (leaving through `snapshot`
-    /// on a zero divisor or a quotient beyond the small integers).
-    pub fn int_division(
+    /// A guarded integer operation of two small integers (`div_int`, `mod_int`, `rem_int`,
+    /// `shl_ov`, `sar_int`), leaving through `snapshot` when the operation does (a zero
+    /// divisor, a result beyond the small integers, a shift count out of range).
+    pub fn guarded_int_op(
         &mut self,
         op: Op,
         left: Shadow,
