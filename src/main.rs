@@ -68,8 +68,9 @@ struct Cli {
     #[arg(long)]
     gc_stats: bool,
 
-    /// Compile hot loops with the tracing JIT (so far: the bytecode engine, loops of
-    /// small-integer arithmetic; other loops are counted as aborts in --jit-summary).
+    /// Compile hot loops with the tracing JIT (so far only the bytecode engine records; with
+    /// --engine ast this runs interpreted). What a trace cannot contain yet is counted as an
+    /// abort in --jit-summary, and such loops stay interpreted.
     #[arg(long)]
     jit: bool,
 
@@ -84,12 +85,14 @@ struct Cli {
     jit_stress_guards: bool,
 
     /// Write every trace the JIT compiled (or the backend refused) to FILE at exit: its IR as
-    /// recorded and as optimized, and its machine code, disassembled.
+    /// recorded and as optimized, and its machine code, disassembled; and every recording
+    /// that aborted, with the reason and the instruction it stopped at.
     #[arg(long, value_name = "FILE")]
     jit_log: Option<PathBuf>,
 
-    /// Print what the JIT did on stderr at exit: loops recorded and compiled, IR before and
-    /// after optimization, guards, aborts by reason, time spent.
+    /// Print what the JIT did on stderr at exit: recordings, traces and side traces compiled,
+    /// IR before and after optimization, guards, trace runs and exits, aborts by reason,
+    /// blacklisted loops and exits, time spent.
     #[arg(long)]
     jit_summary: bool,
 
