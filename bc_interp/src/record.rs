@@ -106,10 +106,15 @@ impl BcEngine {
             );
             self.u.jit_stats.exits += 1;
             let mut loops = code.loops.borrow_mut();
-            if Some(exit.snapshot) == trace.closing_exit() {
+            let closing = Some(exit.snapshot) == trace.closing_exit();
+            let target = trace.exit_frames(exit.snapshot)[0].position[0] as usize;
+            if closing && is_return(code, target) {
+                // A side trace that ends where the loop's method returns.
+                break (exit, None);
+            }
+            if closing {
                 // The trace ended at a loop header (of its own loop or another in this
                 // frame): that loop's trace takes over, unless a collection is due.
-                let target = trace.exit_frames(exit.snapshot)[0].position[0] as usize;
                 let next = loops.at(target as u32).trace.clone();
                 match next {
                     Some(next) if !self.u.heap.wants_collection() => {
@@ -447,6 +452,16 @@ impl BcEngine {
                 rec.store_field(block, object::BLOCK_RECEIVER, receiver);
                 rec.store_field(block, object::BLOCK_HOME, unused_home);
                 rec.push(block);
+            }
+            // A return from the loop's own method: a side trace ends there (the interpreter
+            // returns); for the loop's own recording, the loop ended in this iteration.
+            Op::Return | Op::ReturnSlot if rec.frames.len() == 1 => {
+                if rec.side_of.is_none() {
+                    rec.abort(Abort::LoopEnded);
+                    return false;
+                }
+                rec.target = Some(pc as u32);
+                return true;
             }
             Op::Return => {
                 let v = rec.pop();
@@ -813,6 +828,11 @@ fn loop_end(code: &BcMethod, header: usize) -> usize {
             matches!(i.op, Op::JumpBack | Op::ForNext) && pc + 1 - i.b as usize == header
         })
         .unwrap_or(code.code.len())
+}
+
+/// Whether the instruction at `pc` returns from the method.
+fn is_return(code: &BcMethod, pc: usize) -> bool {
+    matches!(code.code[pc].op, Op::Return | Op::ReturnSlot)
 }
 
 /// Back edges of inner loops a recording may follow (unrolling them into the trace).
