@@ -6,10 +6,10 @@
 //! frames outermost first — and the safe entry point. Must never: let an engine call machine
 //! code without the checks `CompiledTrace::run` makes (slot count, exit buffer size).
 //!
-//! `x64` generates the code. This first backend keeps every value in its own stack slot (no
-//! register allocation yet) and supports the integer, double, comparison, boxing, guard and
-//! loop operations; a trace with another operation is refused (`Unsupported`), and the JIT
-//! counts that as an abort.
+//! `x64` generates the code: values in a few registers and stack slots (a simple whole-trace
+//! allocation), integer, double, comparison, boxing, guard, field, element, allocation and
+//! loop operations; a trace with another operation (a primitive call) is refused
+//! (`Unsupported`), and the JIT counts that as an abort.
 
 pub mod x64;
 

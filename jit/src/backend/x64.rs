@@ -1,11 +1,13 @@
 //! x86-64 code for a trace, through dynasmrt.
 //!
-//! Owns: the instruction selection for every supported IR operation, the frame (every value
-//! in its own 8-byte stack slot, `rbx` holding the context), guard exits (one stub per
-//! snapshot writing its values to the exit buffer), the loop's back edge (phis as a parallel
-//! copy, then the safepoint check) and the value encodings the code relies on: small
-//! integers are `(i << 1) | 1`, a `bool` is 0 or 1. Must never: emit code for an operation it
-//! does not fully implement — it refuses the trace instead.
+//! Owns: the instruction selection for every supported IR operation, where values live (the
+//! five most used — uses in the loop body weigh more — in callee-saved registers for the
+//! whole trace, the others in their own 8-byte stack slots; `rbx` holds the context), guard
+//! exits (one stub per snapshot writing its values to the exit buffer), the loop's back edge
+//! (phis as a parallel copy, then the safepoint check) and the value encodings the code relies
+//! on: small integers are `(i << 1) | 1`, immediate doubles as `lang::runtime::value` says,
+//! doubles as their bits, a `bool` is 0 or 1. Must never: emit code for an operation it does
+//! not fully implement — it refuses the trace instead.
 
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
 
@@ -30,6 +32,69 @@ fn slot(i: usize) -> i32 {
     (8 * i) as i32
 }
 
+/// Where a value lives while the trace runs: one of the callee-saved registers the
+/// allocator hands out, or its own stack slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Home {
+    Reg(u8),
+    Stack(i32),
+}
+
+/// The registers values may live in (callee-saved: they survive the write barrier's call
+/// into the runtime): rbp, r12, r13, r14, r15. Scratch registers (rax, rcx, rdx, rsi, rdi,
+/// r8, r9) hold operands within one instruction only; rbx holds the context.
+const VALUE_REGISTERS: [u8; 5] = [5, 12, 13, 14, 15];
+
+/// Gives the value registers to the values used most, a use in the loop body counting as
+/// many uses before it (the body runs many times); the others stay in their stack slots.
+/// A register holds its value for the whole trace, so no liveness analysis is needed.
+fn allocate_registers(trace: &Trace) -> Vec<Home> {
+    let n = trace.insts.len();
+    let body_start = trace.loop_index().map_or(0, |l| l + 1);
+    let mut weight = vec![0u64; n];
+    for (i, inst) in trace.insts.iter().enumerate() {
+        let w = if i >= body_start && trace.loop_index().is_some() {
+            16
+        } else {
+            1
+        };
+        for a in &inst.args {
+            weight[a.0 as usize] += w;
+        }
+    }
+    let mut candidates: Vec<usize> = (0..n)
+        .filter(|&i| trace.insts[i].op.result() != Type::Void && weight[i] > 1)
+        .collect();
+    candidates.sort_by_key(|&i| std::cmp::Reverse(weight[i]));
+    let mut homes: Vec<Home> = (0..n).map(|i| Home::Stack(slot(i))).collect();
+    for (reg, &i) in VALUE_REGISTERS.iter().zip(&candidates) {
+        homes[i] = Home::Reg(*reg);
+    }
+    homes
+}
+
+/// `scratch` := the value whose home is `home`.
+fn load(ops: &mut dynasmrt::x64::Assembler, scratch: u8, home: Home) {
+    match home {
+        Home::Reg(r) => dynasm!(ops ; .arch x64 ; mov Rq(scratch), Rq(r)),
+        Home::Stack(s) => dynasm!(ops ; .arch x64 ; mov Rq(scratch), [rsp + s]),
+    }
+}
+
+/// The value whose home is `home` := `scratch`.
+fn store(ops: &mut dynasmrt::x64::Assembler, home: Home, scratch: u8) {
+    match home {
+        Home::Reg(r) => dynasm!(ops ; .arch x64 ; mov Rq(r), Rq(scratch)),
+        Home::Stack(s) => dynasm!(ops ; .arch x64 ; mov [rsp + s], Rq(scratch)),
+    }
+}
+
+// Scratch register numbers.
+const RAX: u8 = 0;
+const RCX: u8 = 1;
+const RDX: u8 = 2;
+const R9: u8 = 9;
+
 /// Compiles `trace`; `loop_snapshot` is where a safepoint request at the back edge leaves (its
 /// values must be the loop-carried ones, which at that point hold the next iteration's start).
 /// With `stress`, every guard first counts down the context's `countdown` and leaves when it
@@ -44,14 +109,17 @@ pub fn compile(
         .check()
         .map_err(|_| BackendError::Unsupported("an ill-formed trace"))?;
     let n = trace.insts.len();
+    let homes = allocate_registers(trace);
+    let home = |v: crate::ir::ValueId| homes[v.0 as usize];
     let phis: Vec<(usize, usize)> = trace
         .insts
         .iter()
         .filter(|i| i.op == Op::Phi)
         .map(|i| (i.args[0].0 as usize, i.args[1].0 as usize))
         .collect();
-    // Values, then the phis' temporaries; a multiple of 16 keeps calls aligned later.
-    let frame = ((8 * (n + phis.len())).div_ceil(16) * 16) as i32;
+    // Values, then the phis' temporaries. After the return address and six pushes rsp is
+    // 8 off a multiple of 16: the frame's extra 8 bytes align it for the barrier's call.
+    let frame = ((8 * (n + phis.len())).div_ceil(16) * 16 + 8) as i32;
     let temp = |k: usize| slot(n + k);
 
     let mut ops =
@@ -64,20 +132,23 @@ pub fn compile(
     let loop_label = ops.new_dynamic_label();
     let epilogue = ops.new_dynamic_label();
     let entry = ops.offset();
-    // rbx: the context. After the return address and three pushes rsp is 16-aligned again.
+    // rbx: the context.
     dynasm!(ops
         ; .arch x64
         ; push rbx
         ; push rbp
         ; push r12
+        ; push r13
+        ; push r14
+        ; push r15
         ; sub rsp, frame
         ; mov rbx, rdi
     );
     let mut slots_read = 0;
     let mut closing_exit = None;
     for (i, inst) in trace.insts.iter().enumerate() {
-        let a = |k: usize| slot(inst.args[k].0 as usize);
-        let r = slot(i);
+        let a = |k: usize| home(inst.args[k]);
+        let r = homes[i];
         let exit = inst.snapshot.map(|s| exits[s.0 as usize]);
         let need_exit = || exit.ok_or(BackendError::Unsupported("a guard without a snapshot"));
         if stress && inst.op.effect() == crate::ir::Effect::Guard {
@@ -86,7 +157,8 @@ pub fn compile(
         }
         match inst.op {
             Op::ConstInt | Op::ConstRef | Op::ConstDouble => {
-                dynasm!(ops ; .arch x64 ; mov rax, QWORD inst.imm ; mov [rsp + r], rax);
+                dynasm!(ops ; .arch x64 ; mov rax, QWORD inst.imm);
+                store(&mut ops, r, RAX);
             }
             Op::Input => {
                 let s = inst.imm as i32;
@@ -95,18 +167,19 @@ pub fn compile(
                     ; .arch x64
                     ; mov rcx, [rbx + CTX_SLOTS]
                     ; mov rax, [rcx + 8 * s]
-                    ; mov [rsp + r], rax
                 );
+                store(&mut ops, r, RAX);
             }
             Op::GuardInt => {
                 let e = need_exit()?;
-                dynasm!(ops ; .arch x64 ; test BYTE [rsp + a(0)], 1 ; jz =>e);
+                load(&mut ops, RAX, a(0));
+                dynasm!(ops ; .arch x64 ; test al, 1 ; jz =>e);
             }
             Op::GuardDouble => {
                 let e = need_exit()?;
+                load(&mut ops, RAX, a(0));
                 dynasm!(ops
                     ; .arch x64
-                    ; mov eax, [rsp + a(0)]
                     ; and eax, 3
                     ; cmp eax, 2
                     ; jne =>e
@@ -116,9 +189,9 @@ pub fn compile(
                 // A heap reference (low three bits clear; 0 is never a value) whose header's
                 // class word is `imm`.
                 let e = need_exit()?;
+                load(&mut ops, RAX, a(0));
                 dynasm!(ops
                     ; .arch x64
-                    ; mov rax, [rsp + a(0)]
                     ; test al, 7
                     ; jnz =>e
                     ; mov rcx, QWORD inst.imm
@@ -129,9 +202,9 @@ pub fn compile(
             Op::GuardKind => {
                 // The kind is the meta word's low byte.
                 let e = need_exit()?;
+                load(&mut ops, RAX, a(0));
                 dynasm!(ops
                     ; .arch x64
-                    ; mov rax, [rsp + a(0)]
                     ; movzx ecx, BYTE [rax + layout.meta_offset]
                     ; cmp ecx, inst.imm as i32
                     ; jne =>e
@@ -139,7 +212,8 @@ pub fn compile(
             }
             Op::GuardTrue | Op::GuardFalse => {
                 let e = need_exit()?;
-                dynasm!(ops ; .arch x64 ; cmp QWORD [rsp + a(0)], 0);
+                load(&mut ops, RAX, a(0));
+                dynasm!(ops ; .arch x64 ; test rax, rax);
                 if inst.op == Op::GuardTrue {
                     dynasm!(ops ; .arch x64 ; je =>e);
                 } else {
@@ -148,40 +222,47 @@ pub fn compile(
             }
             Op::GuardSame => {
                 let e = need_exit()?;
-                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)] ; cmp rax, [rsp + a(1)] ; jne =>e);
+                load(&mut ops, RAX, a(0));
+                load(&mut ops, RCX, a(1));
+                dynasm!(ops ; .arch x64 ; cmp rax, rcx ; jne =>e);
             }
             Op::UnboxInt => {
-                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)] ; sar rax, 1 ; mov [rsp + r], rax);
+                load(&mut ops, RAX, a(0));
+                dynasm!(ops ; .arch x64 ; sar rax, 1);
+                store(&mut ops, r, RAX);
             }
             Op::BoxInt => {
-                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)] ; lea rax, [rax + rax + 1] ; mov [rsp + r], rax);
+                load(&mut ops, RAX, a(0));
+                dynasm!(ops ; .arch x64 ; lea rax, [rax + rax + 1]);
+                store(&mut ops, r, RAX);
             }
             Op::AddOv | Op::SubOv | Op::MulOv => {
                 let e = need_exit()?;
-                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)]);
+                load(&mut ops, RAX, a(0));
+                load(&mut ops, RCX, a(1));
                 match inst.op {
-                    Op::AddOv => dynasm!(ops ; .arch x64 ; add rax, [rsp + a(1)]),
-                    Op::SubOv => dynasm!(ops ; .arch x64 ; sub rax, [rsp + a(1)]),
-                    _ => dynasm!(ops ; .arch x64 ; imul rax, [rsp + a(1)]),
+                    Op::AddOv => dynasm!(ops ; .arch x64 ; add rax, rcx),
+                    Op::SubOv => dynasm!(ops ; .arch x64 ; sub rax, rcx),
+                    _ => dynasm!(ops ; .arch x64 ; imul rax, rcx),
                 }
                 // Overflow of 64 bits, then of the 63 bits of a small integer (doubling
                 // overflows exactly when the value is outside them).
                 dynasm!(ops
                     ; .arch x64
                     ; jo =>e
-                    ; mov rcx, rax
-                    ; add rcx, rcx
+                    ; mov rdx, rax
+                    ; add rdx, rdx
                     ; jo =>e
-                    ; mov [rsp + r], rax
                 );
+                store(&mut ops, r, RAX);
             }
             Op::UnboxDouble => {
                 // The immediate encoding (see `lang::runtime::value`): the IEEE bits rotated
                 // left by one, the exponent re-biased by -767 unless the rotated bits are 0
                 // or 1 (zeros), shifted left by two under the tag.
+                load(&mut ops, RAX, a(0));
                 dynasm!(ops
                     ; .arch x64
-                    ; mov rax, [rsp + a(0)]
                     ; shr rax, 2
                     ; mov rcx, QWORD DOUBLE_EXP_BIAS
                     ; xor edx, edx
@@ -189,15 +270,15 @@ pub fn compile(
                     ; cmova rdx, rcx
                     ; add rax, rdx
                     ; ror rax, 1
-                    ; mov [rsp + r], rax
                 );
+                store(&mut ops, r, RAX);
             }
             Op::BoxDouble => {
                 let e = need_exit()?;
                 let zero = ops.new_dynamic_label();
+                load(&mut ops, RAX, a(0));
                 dynasm!(ops
                     ; .arch x64
-                    ; mov rax, [rsp + a(0)]
                     ; rol rax, 1
                     ; cmp rax, 1
                     ; jbe =>zero
@@ -212,22 +293,26 @@ pub fn compile(
                     ; =>zero
                     ; shl rax, 2
                     ; or rax, 2
-                    ; mov [rsp + r], rax
                 );
+                store(&mut ops, r, RAX);
             }
             Op::IntToDouble => {
-                dynasm!(ops ; .arch x64 ; cvtsi2sd xmm0, QWORD [rsp + a(0)] ; movsd [rsp + r], xmm0);
+                load(&mut ops, RAX, a(0));
+                dynasm!(ops ; .arch x64 ; cvtsi2sd xmm0, rax ; movq rax, xmm0);
+                store(&mut ops, r, RAX);
             }
             Op::SqrtDouble => {
-                dynasm!(ops ; .arch x64 ; sqrtsd xmm0, QWORD [rsp + a(0)] ; movsd [rsp + r], xmm0);
+                load(&mut ops, RAX, a(0));
+                dynasm!(ops ; .arch x64 ; movq xmm0, rax ; sqrtsd xmm0, xmm0 ; movq rax, xmm0);
+                store(&mut ops, r, RAX);
             }
             Op::ShlOv | Op::SarInt => {
                 let e = need_exit()?;
                 let most = if inst.op == Op::ShlOv { 62 } else { 63 };
+                load(&mut ops, RAX, a(0));
+                load(&mut ops, RCX, a(1));
                 dynasm!(ops
                     ; .arch x64
-                    ; mov rax, [rsp + a(0)]
-                    ; mov rcx, [rsp + a(1)]
                     ; cmp rcx, most
                     ; ja =>e // unsigned: negative counts too
                 );
@@ -245,30 +330,32 @@ pub fn compile(
                         ; mov r8, rdx
                         ; add r8, r8
                         ; jo =>e
-                        ; mov [rsp + r], rdx
                     );
+                    store(&mut ops, r, RDX);
                 } else {
-                    dynasm!(ops ; .arch x64 ; sar rax, cl ; mov [rsp + r], rax);
+                    dynasm!(ops ; .arch x64 ; sar rax, cl);
+                    store(&mut ops, r, RAX);
                 }
             }
             Op::AndInt | Op::XorInt => {
-                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)]);
+                load(&mut ops, RAX, a(0));
+                load(&mut ops, RCX, a(1));
                 if inst.op == Op::AndInt {
-                    dynasm!(ops ; .arch x64 ; and rax, [rsp + a(1)]);
+                    dynasm!(ops ; .arch x64 ; and rax, rcx);
                 } else {
-                    dynasm!(ops ; .arch x64 ; xor rax, [rsp + a(1)]);
+                    dynasm!(ops ; .arch x64 ; xor rax, rcx);
                 }
-                dynasm!(ops ; .arch x64 ; mov [rsp + r], rax);
+                store(&mut ops, r, RAX);
             }
             Op::DivInt | Op::ModInt | Op::RemInt => {
                 // Operands are small integers (63 bits), so `idiv` cannot trap on
                 // i64::MIN / -1; only the zero divisor must leave first.
                 let e = need_exit()?;
                 let exact = ops.new_dynamic_label();
+                load(&mut ops, RAX, a(0));
+                load(&mut ops, RCX, a(1));
                 dynasm!(ops
                     ; .arch x64
-                    ; mov rax, [rsp + a(0)]
-                    ; mov rcx, [rsp + a(1)]
                     ; test rcx, rcx
                     ; jz =>e
                     ; cqo
@@ -278,106 +365,116 @@ pub fn compile(
                     // Truncated to floored: when the remainder is non-zero and its sign
                     // differs from the divisor's, the quotient is one less and the modulo
                     // one divisor more.
-                    Op::DivInt => dynasm!(ops
-                        ; .arch x64
-                        ; test rdx, rdx
-                        ; jz =>exact
-                        ; xor rdx, rcx
-                        ; jns =>exact
-                        ; dec rax
-                        ; =>exact
-                        ; mov rdx, rax
-                        ; add rdx, rdx
-                        ; jo =>e
-                        ; mov [rsp + r], rax
-                    ),
-                    Op::ModInt => dynasm!(ops
-                        ; .arch x64
-                        ; test rdx, rdx
-                        ; jz =>exact
-                        ; mov r8, rdx
-                        ; xor r8, rcx
-                        ; jns =>exact
-                        ; add rdx, rcx
-                        ; =>exact
-                        ; mov [rsp + r], rdx
-                    ),
-                    _ => dynasm!(ops ; .arch x64 ; =>exact ; mov [rsp + r], rdx),
+                    Op::DivInt => {
+                        dynasm!(ops
+                            ; .arch x64
+                            ; test rdx, rdx
+                            ; jz =>exact
+                            ; xor rdx, rcx
+                            ; jns =>exact
+                            ; dec rax
+                            ; =>exact
+                            ; mov rdx, rax
+                            ; add rdx, rdx
+                            ; jo =>e
+                        );
+                        store(&mut ops, r, RAX);
+                    }
+                    Op::ModInt => {
+                        dynasm!(ops
+                            ; .arch x64
+                            ; test rdx, rdx
+                            ; jz =>exact
+                            ; mov r8, rdx
+                            ; xor r8, rcx
+                            ; jns =>exact
+                            ; add rdx, rcx
+                            ; =>exact
+                        );
+                        store(&mut ops, r, RDX);
+                    }
+                    _ => {
+                        dynasm!(ops ; .arch x64 ; =>exact);
+                        store(&mut ops, r, RDX);
+                    }
                 }
             }
             Op::AddDouble | Op::SubDouble | Op::MulDouble | Op::DivDouble => {
-                dynasm!(ops ; .arch x64 ; movsd xmm0, [rsp + a(0)]);
+                load(&mut ops, RAX, a(0));
+                load(&mut ops, RCX, a(1));
+                dynasm!(ops ; .arch x64 ; movq xmm0, rax ; movq xmm1, rcx);
                 match inst.op {
-                    Op::AddDouble => dynasm!(ops ; .arch x64 ; addsd xmm0, [rsp + a(1)]),
-                    Op::SubDouble => dynasm!(ops ; .arch x64 ; subsd xmm0, [rsp + a(1)]),
-                    Op::MulDouble => dynasm!(ops ; .arch x64 ; mulsd xmm0, [rsp + a(1)]),
-                    _ => dynasm!(ops ; .arch x64 ; divsd xmm0, [rsp + a(1)]),
+                    Op::AddDouble => dynasm!(ops ; .arch x64 ; addsd xmm0, xmm1),
+                    Op::SubDouble => dynasm!(ops ; .arch x64 ; subsd xmm0, xmm1),
+                    Op::MulDouble => dynasm!(ops ; .arch x64 ; mulsd xmm0, xmm1),
+                    _ => dynasm!(ops ; .arch x64 ; divsd xmm0, xmm1),
                 }
-                dynasm!(ops ; .arch x64 ; movsd [rsp + r], xmm0);
+                dynasm!(ops ; .arch x64 ; movq rax, xmm0);
+                store(&mut ops, r, RAX);
             }
-            Op::LtInt | Op::LeInt | Op::EqInt => {
-                dynasm!(ops ; .arch x64 ; xor ecx, ecx ; mov rax, [rsp + a(0)] ; cmp rax, [rsp + a(1)]);
+            Op::LtInt | Op::LeInt | Op::EqInt | Op::EqRef => {
+                load(&mut ops, RAX, a(0));
+                load(&mut ops, RDX, a(1));
+                dynasm!(ops ; .arch x64 ; xor ecx, ecx ; cmp rax, rdx);
                 match inst.op {
                     Op::LtInt => dynasm!(ops ; .arch x64 ; setl cl),
                     Op::LeInt => dynasm!(ops ; .arch x64 ; setle cl),
                     _ => dynasm!(ops ; .arch x64 ; sete cl),
                 }
-                dynasm!(ops ; .arch x64 ; mov [rsp + r], rcx);
+                store(&mut ops, r, RCX);
             }
             Op::LtDouble | Op::LeDouble => {
                 // a < b is b > a: `seta` after comparing b with a is 0 when unordered (NaN).
-                dynasm!(ops ; .arch x64 ; xor ecx, ecx ; movsd xmm0, [rsp + a(1)] ; ucomisd xmm0, [rsp + a(0)]);
+                load(&mut ops, RAX, a(0));
+                load(&mut ops, RDX, a(1));
+                dynasm!(ops
+                    ; .arch x64
+                    ; movq xmm0, rdx
+                    ; movq xmm1, rax
+                    ; xor ecx, ecx
+                    ; ucomisd xmm0, xmm1
+                );
                 if inst.op == Op::LtDouble {
                     dynasm!(ops ; .arch x64 ; seta cl);
                 } else {
                     dynasm!(ops ; .arch x64 ; setae cl);
                 }
-                dynasm!(ops ; .arch x64 ; mov [rsp + r], rcx);
+                store(&mut ops, r, RCX);
             }
             Op::EqDouble => {
+                load(&mut ops, RAX, a(0));
+                load(&mut ops, RDX, a(1));
                 dynasm!(ops
                     ; .arch x64
-                    ; movsd xmm0, [rsp + a(0)]
-                    ; ucomisd xmm0, [rsp + a(1)]
+                    ; movq xmm0, rax
+                    ; movq xmm1, rdx
+                    ; ucomisd xmm0, xmm1
                     ; sete al
                     ; setnp cl
                     ; and al, cl
                     ; movzx eax, al
-                    ; mov [rsp + r], rax
                 );
-            }
-            Op::EqRef => {
-                dynasm!(ops
-                    ; .arch x64
-                    ; xor ecx, ecx
-                    ; mov rax, [rsp + a(0)]
-                    ; cmp rax, [rsp + a(1)]
-                    ; sete cl
-                    ; mov [rsp + r], rcx
-                );
+                store(&mut ops, r, RAX);
             }
             Op::StoreField => {
                 let offset = layout.payload_offset + 8 * inst.imm as i32;
-                dynasm!(ops
-                    ; .arch x64
-                    ; mov rax, [rsp + a(0)]
-                    ; mov rcx, [rsp + a(1)]
-                    ; mov [rax + offset], rcx
-                );
+                load(&mut ops, RAX, a(0));
+                load(&mut ops, RCX, a(1));
+                dynasm!(ops ; .arch x64 ; mov [rax + offset], rcx);
                 write_barrier(&mut ops, layout);
             }
             Op::ArraySize => {
-                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)]);
+                load(&mut ops, RAX, a(0));
                 array_size(&mut ops, layout);
-                dynasm!(ops ; .arch x64 ; mov [rsp + r], rax);
+                store(&mut ops, r, RAX);
             }
             Op::GuardIndex => {
                 let e = need_exit()?;
-                dynasm!(ops ; .arch x64 ; mov rax, [rsp + a(0)]);
+                load(&mut ops, RAX, a(0));
                 array_size(&mut ops, layout);
+                load(&mut ops, RCX, a(1));
                 dynasm!(ops
                     ; .arch x64
-                    ; mov rcx, [rsp + a(1)]
                     ; cmp rcx, 1
                     ; jl =>e
                     ; cmp rcx, rax
@@ -386,23 +483,17 @@ pub fn compile(
             }
             Op::LoadElement => {
                 let first = layout.payload_offset - 8; // element 1 is the first
-                dynasm!(ops
-                    ; .arch x64
-                    ; mov rax, [rsp + a(0)]
-                    ; mov rcx, [rsp + a(1)]
-                    ; mov rax, [rax + rcx * 8 + first]
-                    ; mov [rsp + r], rax
-                );
+                load(&mut ops, RAX, a(0));
+                load(&mut ops, RCX, a(1));
+                dynasm!(ops ; .arch x64 ; mov rax, [rax + rcx * 8 + first]);
+                store(&mut ops, r, RAX);
             }
             Op::StoreElement => {
                 let first = layout.payload_offset - 8;
-                dynasm!(ops
-                    ; .arch x64
-                    ; mov rax, [rsp + a(0)]
-                    ; mov rdx, [rsp + a(1)]
-                    ; mov rcx, [rsp + a(2)]
-                    ; mov [rax + rdx * 8 + first], rcx
-                );
+                load(&mut ops, RAX, a(0));
+                load(&mut ops, RDX, a(1));
+                load(&mut ops, RCX, a(2));
+                dynasm!(ops ; .arch x64 ; mov [rax + rdx * 8 + first], rcx);
                 write_barrier(&mut ops, layout);
             }
             Op::NewObject => {
@@ -431,16 +522,16 @@ pub fn compile(
                 for k in 0..shape.fields as i32 {
                     dynasm!(ops ; .arch x64 ; mov [rax + layout.payload_offset + 8 * k], rcx);
                 }
-                dynasm!(ops ; .arch x64 ; mov [rsp + r], rax);
+                store(&mut ops, r, RAX);
             }
             Op::NewArray => {
                 let e = need_exit()?;
                 let most = (layout.max_nursery_object as i32 - 1) / 8 - 2;
                 let fill = ops.new_dynamic_label();
                 let filled = ops.new_dynamic_label();
+                load(&mut ops, R9, a(0));
                 dynasm!(ops
                     ; .arch x64
-                    ; mov r9, [rsp + a(0)]
                     ; cmp r9, 0
                     ; jl =>e
                     ; cmp r9, most
@@ -467,25 +558,22 @@ pub fn compile(
                     ; dec r9
                     ; jmp =>fill
                     ; =>filled
-                    ; mov [rsp + r], rax
                 );
+                store(&mut ops, r, RAX);
             }
             Op::LoadGlobal => {
                 dynasm!(ops
                     ; .arch x64
                     ; mov rax, QWORD inst.imm
                     ; mov rax, [rax]
-                    ; mov [rsp + r], rax
                 );
+                store(&mut ops, r, RAX);
             }
             Op::LoadField => {
                 let offset = layout.payload_offset + 8 * inst.imm as i32;
-                dynasm!(ops
-                    ; .arch x64
-                    ; mov rax, [rsp + a(0)]
-                    ; mov rax, [rax + offset]
-                    ; mov [rsp + r], rax
-                );
+                load(&mut ops, RAX, a(0));
+                dynasm!(ops ; .arch x64 ; mov rax, [rax + offset]);
+                store(&mut ops, r, RAX);
             }
             Op::Loop => {
                 dynasm!(ops ; .arch x64 ; =>loop_label);
@@ -497,11 +585,14 @@ pub fn compile(
                 dynasm!(ops ; .arch x64 ; jmp =>e);
             }
             Op::Jump => {
+                // A parallel copy through temporaries: a phi's right may be another's left.
                 for (k, (_, right)) in phis.iter().enumerate() {
-                    dynasm!(ops ; .arch x64 ; mov rax, [rsp + slot(*right)] ; mov [rsp + temp(k)], rax);
+                    load(&mut ops, RAX, homes[*right]);
+                    dynasm!(ops ; .arch x64 ; mov [rsp + temp(k)], rax);
                 }
                 for (k, (left, _)) in phis.iter().enumerate() {
-                    dynasm!(ops ; .arch x64 ; mov rax, [rsp + temp(k)] ; mov [rsp + slot(*left)], rax);
+                    dynasm!(ops ; .arch x64 ; mov rax, [rsp + temp(k)]);
+                    store(&mut ops, homes[*left], RAX);
                 }
                 if let Some(s) = loop_snapshot {
                     let e = exits[s as usize];
@@ -533,7 +624,8 @@ pub fn compile(
                         "a snapshot value that is not a tagged value",
                     ));
                 }
-                dynasm!(ops ; .arch x64 ; mov rax, [rsp + slot(v.0 as usize)] ; mov [rcx + 8 * k], rax);
+                load(&mut ops, RAX, home(*v));
+                dynasm!(ops ; .arch x64 ; mov [rcx + 8 * k], rax);
                 k += 1;
             }
         }
@@ -544,6 +636,9 @@ pub fn compile(
         ; .arch x64
         ; =>epilogue
         ; add rsp, frame
+        ; pop r15
+        ; pop r14
+        ; pop r13
         ; pop r12
         ; pop rbp
         ; pop rbx
