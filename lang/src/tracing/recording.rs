@@ -876,8 +876,13 @@ impl Recording {
         }
         let compiled = compiled?;
         stats.compiled += 1;
+        let place = format!("{} at {}", self.method.display_name(), self.header);
+        let counts = stats.compiled_loops.entry(place).or_default();
         if self.side_of.is_some() {
             stats.side_traces += 1;
+            counts.1 += 1;
+        } else {
+            counts.0 += 1;
         }
         stats.ops_recorded += recorded as u64;
         stats.ops_optimized += optimized.insts.len() as u64;

@@ -62,6 +62,9 @@ pub struct JitStats {
     pub inlined_exits: u64,
     pub tracing_time: Duration,
     pub backend_time: Duration,
+    /// Per loop (`Class>>method at position`): its traces compiled (the loop's own and side
+    /// traces), for the summary's list of what was compiled.
+    pub compiled_loops: BTreeMap<String, (u64, u64)>,
 }
 
 impl JitStats {
@@ -77,6 +80,9 @@ impl JitStats {
             "  traces compiled      {} ({} side traces)",
             self.compiled, self.side_traces
         );
+        for (place, (own, sides)) in &self.compiled_loops {
+            let _ = writeln!(out, "    {place}: {own} trace(s), {sides} side trace(s)");
+        }
         let _ = writeln!(
             out,
             "  IR instructions      {} recorded, {} after optimization",
