@@ -624,6 +624,18 @@ impl BcEngine {
                 let next = rec.int_arithmetic(IrOp::AddOv, counter, one, snapshot);
                 rec.write(a, next);
             }
+            Op::TimesInit => {
+                let count = concrete(self, 0);
+                if !count.is_small_int() {
+                    rec.abort(Abort::Unsupported("timesRepeat: on a non-integer"));
+                    return false;
+                }
+                let snapshot = rec.snapshot(pc as u32, len);
+                let s = rec.pop();
+                let integer = self.u.core.integer;
+                rec.guard_class(s, count, integer, snapshot);
+                rec.write(a, s);
+            }
             Op::TimesTest => {
                 let left = self.u.stack[fp + a].as_small_int().unwrap_or(0);
                 if left <= 0 && leaves_recorded_loop(rec, pc + 1 + b) {

@@ -172,6 +172,9 @@ impl Recording {
         side_of: (u32, u32),
     ) -> Recording {
         let mut rec = Recording::new(u, method, header_and_end, origin, depth);
+        // No header snapshot (a side trace has no loop): its inputs are only the exit's
+        // positions, which the header's may outnumber.
+        rec.recorder = Recorder::new(u.options.jit.max_trace);
         rec.shadow = vec![Shadow::Entry; len];
         rec.frames = frames;
         rec.side_of = Some(side_of);
