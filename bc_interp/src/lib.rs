@@ -4,7 +4,8 @@
 //! Owns: the bytecode set (`bytecode`, one table), compiled methods (`method`), the compiler
 //! (`compiler`), the verifier (`verifier`), the interpreter (`interp`: activations and
 //! unwinding; `handlers`: one function per bytecode; `dispatch_loop`: the dispatch variants),
-//! the JIT's hooks (`record`: hot loops, recording, entering traces) and the disassembler
+//! the JIT's hooks (`record`: what a recorded iteration becomes; `traces`: hot loops and
+//! running compiled traces) and the disassembler
 //! (`disasm`). Must never: implement anything the AST engine needs too — values, lookup,
 //! primitives, the GC, inlining decisions and error wording live in `lang`.
 
@@ -18,6 +19,7 @@ mod handlers;
 mod interp;
 pub mod method;
 mod record;
+mod traces;
 pub mod verifier;
 
 use lang::runtime::engine::{Engine, Result};

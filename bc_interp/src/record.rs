@@ -1,14 +1,11 @@
-//! The bytecode engine's side of the JIT: hot loops, recording each instruction of one
-//! iteration, and running compiled traces.
+//! The bytecode engine's recording: what each instruction of a recorded iteration becomes.
 //!
-//! Owns: counting back edges per loop header, starting and ending a recording, what each
-//! bytecode records (through `lang::tracing::Recording`, which owns the IR of every
-//! runtime-level operation), following sends into the methods and blocks they run (the
-//! recording inlines them), and entering a trace at a header and resuming where it left —
-//! rebuilding the activations of inlined methods the exit was in. Must never: record an
+//! Owns: what each bytecode records (through `lang::tracing::Recording`, which owns the IR of
+//! every runtime-level operation), following sends into the methods and blocks they run (the
+//! recording inlines them), where a recording ends (its loop's back edge, another loop's
+//! header, a return), and storing the result in the loop's state. Must never: record an
 //! instruction after executing it (recording happens before, with the concrete values the
-//! handler is about to use), or let a trace run when the loop frame does not have the
-//! positions the trace reads.
+//! handler is about to use).
 
 use jit::ir::{Op as IrOp, SnapshotId};
 use jit::recorder::Abort;
@@ -18,189 +15,14 @@ use lang::runtime::method::{Method, MethodBody};
 use lang::runtime::object;
 use lang::runtime::value::Value;
 use lang::tracing::recording::Compare;
-use lang::tracing::{RecordedFrame, Recording, Shadow};
-use std::rc::Rc;
-
-use jit::backend::CompiledTrace;
+use lang::tracing::{Recording, Shadow};
 
 use crate::bytecode::{Instr, Op};
-use crate::handlers::{Flow, Regs};
+use crate::handlers::Regs;
 use crate::method::BcMethod;
 use crate::BcEngine;
-use lang::runtime::engine::Result;
 
 impl BcEngine {
-    /// At a loop header `header` of `code`, reached by a back edge: runs the loop's trace if
-    /// it has one, or counts the iteration and starts recording when the loop is hot.
-    /// Answers how the dispatch loop goes on and at which pc. (Registers are passed by value
-    /// so that the dispatch loop keeps its own in machine registers.)
-    #[inline(never)]
-    pub(crate) fn back_edge(
-        &mut self,
-        code: &'static BcMethod,
-        fp: usize,
-        header: usize,
-    ) -> Result<(Flow, usize)> {
-        if self.recording.is_some() {
-            return Ok((Flow::Goto, header)); // `record` saw this back edge already
-        }
-        let options = self.u.options.jit;
-        let trace = {
-            let mut loops = code.loops.borrow_mut();
-            let state = loops.at(header as u32);
-            if let Some(t) = &state.trace {
-                Some(t.clone())
-            } else if state.hot(&options) {
-                None
-            } else {
-                return Ok((Flow::Goto, header));
-            }
-        };
-        match trace {
-            Some(trace) => self.run_trace(code, fp, header, trace),
-            None => {
-                let depth = self.u.stack.len() - fp;
-                self.recording = Some(Recording::new(
-                    &self.u,
-                    code.method,
-                    (header as u32, loop_end(code, header) as u32),
-                    fp,
-                    depth,
-                ));
-                self.u.jit_stats.recordings += 1;
-                Ok((Flow::Switch, header))
-            }
-        }
-    }
-
-    /// Runs the loop at `header`'s trace on the loop frame at `fp`, and the traces its exits
-    /// lead to — side traces, and the traces of the loop headers traces end at — until an
-    /// exit without one. Answers how the dispatch loop goes on where that exit resumes: in
-    /// the loop frame, or (`Flow::Switch`, so that the loop takes the new top frame's
-    /// registers) in an inlined activation the exit rebuilt. A hot exit starts the recording
-    /// of a side trace there; a trace ending at a loop header without a trace counts an
-    /// iteration of that loop, as its back edge would.
-    fn run_trace(
-        &mut self,
-        code: &'static BcMethod,
-        fp: usize,
-        header: usize,
-        root: Rc<CompiledTrace>,
-    ) -> Result<(Flow, usize)> {
-        // Buffers reused from run to run.
-        let mut slots = std::mem::take(&mut self.trace_slots);
-        let mut exit_values = std::mem::take(&mut self.trace_exit_values);
-        slots.clear();
-        slots.extend((fp..self.u.stack.len()).map(|i| self.u.stack[i].raw()));
-        let (mut header, mut number, mut trace) = (header, 0u32, root);
-        let options = self.u.options.jit;
-        let (exit, record_side) = loop {
-            self.u.jit_stats.entries += 1;
-            // Under --jit-stress-guards, leave at the 1st, 2nd, … 7th guard in turn.
-            let countdown = 1 + self.u.jit_stats.entries % 7;
-            let exit = trace.run(
-                &mut slots,
-                &mut exit_values,
-                countdown,
-                &mut self.u.heap.for_trace(),
-            );
-            self.u.jit_stats.exits += 1;
-            let mut loops = code.loops.borrow_mut();
-            let closing = Some(exit.snapshot) == trace.closing_exit();
-            let target = trace.exit_frames(exit.snapshot)[0].position[0] as usize;
-            if closing && is_return(code, target) {
-                // A side trace that ends where the loop's method returns.
-                break (exit, None);
-            }
-            if closing {
-                // The trace ended at a loop header (of its own loop or another in this
-                // frame): that loop's trace takes over, unless a collection is due.
-                let next = loops.at(target as u32).trace.clone();
-                match next {
-                    Some(next) if !self.u.heap.wants_collection() => {
-                        std::mem::swap(&mut slots, &mut exit_values);
-                        (header, number, trace) = (target, 0, next);
-                        continue;
-                    }
-                    // The interpreter goes on at the header: it collects at its next
-                    // safepoint, and enters the trace again at the next back edge.
-                    Some(_) => break (exit, None),
-                    // Count the iteration, as the header's back edge would.
-                    None => break (exit, Some(None)),
-                }
-            }
-            let state = loops.at(header as u32);
-            let key = (number, exit.snapshot);
-            let exit_state = state.exit(number, exit.snapshot);
-            match exit_state.side {
-                Some(side) => {
-                    let side_trace = state.sides[side as usize - 1].clone();
-                    std::mem::swap(&mut slots, &mut exit_values);
-                    (number, trace) = (side, side_trace);
-                }
-                None => {
-                    let hot = exit_state.hot(&options);
-                    break (exit, hot.then_some(Some((key, state.depth))));
-                }
-            }
-        };
-        // The exit values are each activation's positions (slots, then operands), the loop
-        // frame's first; each inlined one is rebuilt on top of its caller, which resumes
-        // after the send that called it.
-        self.u.stack.truncate(fp);
-        let frames = trace.exit_frames(exit.snapshot);
-        let mut values = exit_values.iter();
-        let mut recorded_frames = Vec::with_capacity(frames.len());
-        for (k, frame) in frames.iter().enumerate() {
-            let method = Method::from_value(Value::from_raw(frame.method));
-            if k > 0 {
-                let callee = self.code_of(method)?;
-                self.u.set_pc(frames[k - 1].position[0]);
-                let base = self.u.stack.len();
-                self.u.push_frame(method, callee.line, base)?;
-            }
-            recorded_frames.push(RecordedFrame {
-                method,
-                base: self.u.stack.len() - fp,
-                call_position: frames.get(k + 1).map_or(0, |_| frame.position[0]),
-            });
-            for raw in values.by_ref().take(frame.size) {
-                self.u.stack.push(Value::from_raw(*raw));
-            }
-        }
-        let pc = frames.last().expect("an exit has a frame").position[0] as usize;
-        if frames.len() > 1 {
-            self.u.jit_stats.inlined_exits += 1;
-        }
-        self.trace_slots = slots;
-        self.trace_exit_values = exit_values;
-        if let Some(None) = record_side {
-            // At a loop header without a trace, as after its back edge.
-            return self.back_edge(code, fp, pc);
-        }
-        if let Some(Some((side_of, depth))) = record_side {
-            let len = self.u.stack.len() - fp;
-            self.recording = Some(Recording::side(
-                &self.u,
-                code.method,
-                (header as u32, loop_end(code, header) as u32),
-                fp,
-                depth,
-                recorded_frames,
-                len,
-                side_of,
-            ));
-            self.u.jit_stats.recordings += 1;
-            return Ok((Flow::Switch, pc));
-        }
-        let flow = if frames.len() == 1 {
-            Flow::Goto
-        } else {
-            Flow::Switch
-        };
-        Ok((flow, pc))
-    }
-
     /// Ends the recording: compiled, or aborted for `reason` (counted per loop, or per exit
     /// for a side trace) at the instruction `at` describes (for `--jit-log`).
     fn end_recording(&mut self, reason: Option<Abort>, at: &str) {
@@ -829,22 +651,6 @@ impl BcEngine {
             rec.write(code.context_slot, context);
         }
     }
-}
-
-/// The back edge of the loop at `header`: the first backward jump to it (the loops the
-/// compiler makes are nested, so the body lies between the two).
-fn loop_end(code: &BcMethod, header: usize) -> usize {
-    (header..code.code.len())
-        .find(|&pc| {
-            let i = code.code[pc];
-            matches!(i.op, Op::JumpBack | Op::ForNext) && pc + 1 - i.b as usize == header
-        })
-        .unwrap_or(code.code.len())
-}
-
-/// Whether the instruction at `pc` returns from the method.
-fn is_return(code: &BcMethod, pc: usize) -> bool {
-    matches!(code.code[pc].op, Op::Return | Op::ReturnSlot)
 }
 
 /// Back edges of inner loops a recording may follow (unrolling them into the trace).

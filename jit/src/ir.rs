@@ -137,6 +137,7 @@ ir_ops! {
     UnboxDouble = "unbox_double" (Fixed(1), imm: false) -> Double, Pure, "The double of an immediate-double value (after guard_double).";
     BoxDouble = "box_double" (Fixed(1), imm: false) -> Ref, Guard, "The immediate-double value of a double; leave when the double has no immediate encoding (the interpreter boxes it).";
     IntToDouble = "int_to_double" (Fixed(1), imm: false) -> Double, Pure, "The double nearest to an integer.";
+    DoubleToInt = "double_to_int" (Fixed(1), imm: false) -> Int, Guard, "The integer part (toward zero) of a double; leave unless it is a small integer (NaN and infinities are not).";
     // Integer arithmetic: leaves the trace on overflow out of the small integers.
     AddOv = "add_ov" (Fixed(2), imm: false) -> Int, Guard, "Integer addition; leave on overflow.";
     SubOv = "sub_ov" (Fixed(2), imm: false) -> Int, Guard, "Integer subtraction; leave on overflow.";

@@ -301,6 +301,21 @@ pub fn compile(
                 dynasm!(ops ; .arch x64 ; cvtsi2sd xmm0, rax ; movq rax, xmm0);
                 store(&mut ops, r, RAX);
             }
+            Op::DoubleToInt => {
+                // cvttsd2si truncates; out of range (and NaN) gives i64::MIN, which is no
+                // small integer either.
+                let e = need_exit()?;
+                load(&mut ops, RAX, a(0));
+                dynasm!(ops
+                    ; .arch x64
+                    ; movq xmm0, rax
+                    ; cvttsd2si rax, xmm0
+                    ; mov rdx, rax
+                    ; add rdx, rdx
+                    ; jo =>e
+                );
+                store(&mut ops, r, RAX);
+            }
             Op::SqrtDouble => {
                 load(&mut ops, RAX, a(0));
                 dynasm!(ops ; .arch x64 ; movq xmm0, rax ; sqrtsd xmm0, xmm0 ; movq rax, xmm0);
@@ -1263,6 +1278,30 @@ exit @1
                     Some(v) => assert_eq!((e.snapshot, exit), (1, vec![int(v)]), "{x} {op} {n}"),
                     None => assert_eq!(e.snapshot, 0, "{x} {op} {n} leaves"),
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn doubles_truncate_to_small_integers_or_leave() {
+        let text = "%0 = input #0\n%1 = double_to_int %0 @0\n%2 = box_int %1\nexit @1\n\
+                    @0: 0x1 [0] %0\n@1: 0x1 [1] %2\n";
+        // The input slot holds a double's bits here (no unboxing: the op's operand is one).
+        let code = compile(&parse(text).unwrap(), None, false, &LAYOUT).unwrap();
+        for (d, expected) in [
+            (2.75, Some(2)),
+            (-2.75, Some(-2)),
+            (0.0, Some(0)),
+            (4.0e18, Some(4_000_000_000_000_000_000)),
+            (5.0e18, None),
+            (f64::NAN, None),
+            (f64::INFINITY, None),
+        ] {
+            let mut exit = Vec::new();
+            let e = code.run(&mut [d.to_bits()], &mut exit, 0, &mut Fake::new(0));
+            match expected {
+                Some(i) => assert_eq!((e.snapshot, exit), (1, vec![int(i)]), "{d}"),
+                None => assert_eq!(e.snapshot, 0, "{d} leaves"),
             }
         }
     }

@@ -197,6 +197,34 @@ pub fn record(
             let operands = (shadow(rec, 0), shadow(rec, 1));
             rec.double_compare(Compare::Less, operands, (args[0], args[1]), x < y, snapshot)
         }
+        ("Double", "=") => {
+            let (Some(x), Some(y)) = (number(args[0]), number(args[1])) else {
+                return stop(rec, index);
+            };
+            let operands = (shadow(rec, 0), shadow(rec, 1));
+            rec.double_compare(
+                Compare::Equal,
+                operands,
+                (args[0], args[1]),
+                x == y,
+                snapshot,
+            )
+        }
+        ("Double", "asInteger") => {
+            let Some(x) = number(args[0]) else {
+                return stop(rec, index);
+            };
+            let t = x.trunc();
+            if !(t.is_finite() && t.abs() < 4.0e18) {
+                return stop(rec, index);
+            }
+            let s = shadow(rec, 0);
+            let Some(d) = rec.to_double(s, args[0], snapshot) else {
+                return None;
+            };
+            let i = rec.recorder.emit_exit(Op::DoubleToInt, &[d], 0, snapshot);
+            Shadow::Value(rec.recorder.emit(Op::BoxInt, &[i], 0))
+        }
         ("Double", "sqrt") => {
             let Some(x) = number(args[0]) else {
                 return stop(rec, index);
