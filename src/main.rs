@@ -382,6 +382,9 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
     }
     if jit_summary {
         to_stderr(&u.jit_stats.report());
+        if jit.enabled && matches!(engine, EngineKind::Ast) {
+            to_stderr("  (the AST engine does not record yet: it ran interpreted)\n");
+        }
     }
     if let (Some(path), Some(log)) = (&jit_log, &u.jit_stats.log) {
         if let Err(e) = std::fs::write(path, jit_log_text(log)) {

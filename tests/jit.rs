@@ -140,3 +140,21 @@ fn the_threshold_must_be_positive() {
     assert_eq!(run.status, 1);
     assert!(run.stderr.contains("--jit-threshold"), "{}", run.stderr);
 }
+
+#[test]
+fn the_summary_says_when_the_engine_does_not_record() {
+    let run = som(&[
+        "--engine",
+        "ast",
+        "--jit",
+        "--jit-summary",
+        "tests/programs/JitIntLoops.som",
+    ]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(summary_number(&run.stderr, "loops recorded"), 0);
+    assert!(
+        run.stderr.contains("the AST engine does not record yet"),
+        "{}",
+        run.stderr
+    );
+}
