@@ -76,9 +76,8 @@ fn pc_to_line(method: &'static Method, pc: u32) -> u32 {
 impl BcEngine {
     pub fn new(mut u: Universe) -> BcEngine {
         u.pc_to_line = pc_to_line;
-        let block_primitives = lang::primitives::PRIMITIVES
-            .iter()
-            .map(|(class, selector, _)| class.starts_with("Block") && selector.starts_with("value"))
+        let block_primitives = (0..lang::primitives::PRIMITIVES.len())
+            .map(lang::primitives::evaluates_block)
             .collect();
         let plus = u.intern("+");
         let less_or_equal = u.intern("<=");

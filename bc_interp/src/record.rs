@@ -9,11 +9,11 @@
 
 use jit::ir::{Op as IrOp, SnapshotId};
 use jit::recorder::Abort;
-use lang::compile::hir::Trivial;
 use lang::runtime::class::Class;
-use lang::runtime::method::{Method, MethodBody};
+use lang::runtime::method::Method;
 use lang::runtime::object;
 use lang::runtime::value::Value;
+use lang::tracing::calls::Call;
 use lang::tracing::recording::Compare;
 use lang::tracing::{Recording, Shadow};
 
@@ -550,55 +550,13 @@ impl BcEngine {
         nargs: usize,
         snapshot: SnapshotId,
     ) {
-        if let Some(trivial) = m.code().and_then(|c| c.trivial) {
-            let receiver = rec.peek(nargs);
-            let result = match trivial {
-                Trivial::Field(i) => rec.load_field(receiver, i as usize),
-                Trivial::SetField(i) => {
-                    let v = rec.peek(0);
-                    rec.store_field(receiver, i as usize, v);
-                    receiver
-                }
-                Trivial::Constant(v) => rec.constant(v),
-                Trivial::Receiver => receiver,
-            };
-            rec.drop_top(nargs + 1);
-            rec.push(result);
-            return;
-        }
         let base = self.u.stack.len() - nargs - 1;
-        let receiver = self.u.stack[base];
-        match &m.body {
-            MethodBody::Code(_) => self.record_entry(rec, m, nargs, pc, snapshot),
-            MethodBody::Primitive(_, index)
-                if self.block_primitives[*index]
-                    && receiver.is_ref()
-                    && object::kind(receiver) == lang::gc::Kind::Block =>
-            {
-                let method = Method::from_value(object::value_at(receiver, object::BLOCK_METHOD));
-                if method.params != nargs {
-                    rec.abort(Abort::Unsupported("a block called with the wrong arity"));
-                    return;
-                }
-                let block = rec.peek(nargs);
-                let block_method = rec.load_field(block, object::BLOCK_METHOD);
-                rec.guard_same(block_method, method.as_value(), snapshot);
-                self.record_entry(rec, method, nargs, pc, snapshot);
-            }
-            MethodBody::Primitive(_, index) => {
-                let args: Vec<Value> = (base..self.u.stack.len())
-                    .map(|i| self.u.stack[i])
-                    .collect();
-                if let Some(result) =
-                    lang::tracing::primitives::record(rec, &self.u, *index, &args, snapshot)
-                {
-                    rec.drop_top(nargs + 1);
-                    rec.push(result);
-                }
-            }
-            MethodBody::MissingPrimitive => {
-                rec.abort(Abort::Unsupported("a missing primitive"));
-            }
+        let args: Vec<Value> = (base..self.u.stack.len())
+            .map(|i| self.u.stack[i])
+            .collect();
+        match lang::tracing::calls::record_call(rec, &self.u, m, &args, snapshot) {
+            Call::Inline(method) => self.record_entry(rec, method, nargs, pc, snapshot),
+            Call::Done | Call::Stopped => {}
         }
     }
 

@@ -132,6 +132,13 @@ primitive_table! {
     "System" "totalCompilationTime" => system::total_compilation_time;
 }
 
+/// Whether primitive `index` evaluates a block (`value`, `value:`, …): engines run the
+/// block's method as an activation of their own instead.
+pub fn evaluates_block(index: usize) -> bool {
+    let (class, selector, _) = PRIMITIVES[index];
+    class.starts_with("Block") && selector.starts_with("value")
+}
+
 /// The primitive for `selector` in class `class_name` (`Foo class` for the class side).
 pub fn lookup(class_name: &str, selector: &str) -> Option<(PrimitiveFn, usize)> {
     PRIMITIVES

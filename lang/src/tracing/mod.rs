@@ -8,6 +8,7 @@
 //! counts `--jit-summary` prints. Must never: know an engine's code positions beyond the
 //! opaque numbers it is given, or run machine code without `jit::backend`'s safe entry.
 
+pub mod calls;
 pub mod primitives;
 pub mod recording;
 pub mod stats;
