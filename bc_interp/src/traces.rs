@@ -89,7 +89,7 @@ impl BcEngine {
             self.u.jit_stats.entries += 1;
             // Under --jit-stress-guards, leave at the 1st, 2nd, … 7th guard in turn.
             let countdown = 1 + self.u.jit_stats.entries % 7;
-            let exit = trace.run(
+            let (chain, exit) = trace.run_linked(
                 &mut slots,
                 &mut exit_values,
                 countdown,
@@ -97,6 +97,13 @@ impl BcEngine {
             );
             self.u.jit_stats.exits += 1;
             let mut loops = code.loops.borrow_mut();
+            if chain.trace != trace.entry_address() {
+                // Linked traces ran on: another one of this method's left.
+                match loops.find(chain.trace) {
+                    Some(found) => (header, number, trace) = found,
+                    None => unreachable!("traces link only to traces of their method"),
+                }
+            }
             let closing = Some(exit.snapshot) == trace.closing_exit();
             let target = trace.exit_frames(exit.snapshot)[0].position[0] as usize;
             if closing && is_return(code, target) {
@@ -109,6 +116,7 @@ impl BcEngine {
                 let next = loops.at(target as u32).trace.clone();
                 match next {
                     Some(next) if !self.u.heap.wants_collection() => {
+                        trace.link(exit.snapshot, &next);
                         std::mem::swap(&mut slots, &mut exit_values);
                         (header, number, trace) = (target, 0, next);
                         continue;
@@ -126,6 +134,7 @@ impl BcEngine {
             match exit_state.side {
                 Some(side) => {
                     let side_trace = state.sides[side as usize - 1].clone();
+                    trace.link(exit.snapshot, &side_trace);
                     std::mem::swap(&mut slots, &mut exit_values);
                     (number, trace) = (side, side_trace);
                 }

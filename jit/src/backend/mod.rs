@@ -43,7 +43,17 @@ pub(crate) struct TraceContext {
     pub nursery_limit: *const usize,
     /// Bytes the trace allocated (reported to the runtime when it leaves).
     pub allocated: u64,
+    /// The entry address of the trace running (traces linked to each other jump between
+    /// themselves: this says which one left).
+    pub current: u64,
+    /// How many values the exit wrote.
+    pub exit_count: u64,
 }
+
+/// The size, in values, of the slot and exit buffers every run gets: linked traces swap
+/// the two, so both must hold any linked trace's slots and exit values. The backend refuses
+/// traces that need more.
+pub const TRACE_BUFFER: usize = 256;
 
 /// What compiled code needs from the runtime while it runs.
 ///
@@ -90,12 +100,23 @@ pub struct CompiledTrace {
     pub(crate) entry: dynasmrt::AssemblyOffset,
     /// One more than the highest slot any `input` reads.
     pub(crate) slots_read: usize,
-    /// The most values any snapshot holds.
-    pub(crate) exit_size: usize,
     /// For each snapshot, its activations (to split the exit values and resume).
     pub(crate) exits: Vec<Vec<ExitFrame>>,
     /// A side trace's final `exit` (where its loop's trace takes over).
     pub(crate) closing_exit: Option<u32>,
+    /// Per snapshot: the entry address of the trace its exit jumps to (0: none, the exit
+    /// returns to the engine). The machine code reads these cells.
+    pub(crate) links: Box<[std::cell::Cell<u64>]>,
+    /// The traces linked to, kept alive as long as this one.
+    pub(crate) linked: std::cell::RefCell<Vec<std::rc::Rc<CompiledTrace>>>,
+}
+
+/// Where a run of linked traces left: the exit's snapshot, and which trace it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainExit {
+    pub snapshot: u32,
+    /// The entry address of the trace that left (`CompiledTrace::entry_address`).
+    pub trace: u64,
 }
 
 impl CompiledTrace {
@@ -114,6 +135,24 @@ impl CompiledTrace {
         self.code.ptr(dynasmrt::AssemblyOffset(0)) as u64
     }
 
+    /// The address of the trace's entry (what `ChainExit::trace` names).
+    pub fn entry_address(&self) -> u64 {
+        self.code.ptr(self.entry) as u64
+    }
+
+    /// Makes the exit through `snapshot` jump straight to `target`, with the exit's values
+    /// as `target`'s slots. Refused (false) when `target` reads more slots than the exit
+    /// has values.
+    pub fn link(&self, snapshot: u32, target: &std::rc::Rc<CompiledTrace>) -> bool {
+        let values: usize = self.exits[snapshot as usize].iter().map(|f| f.size).sum();
+        if target.slots_read > values {
+            return false;
+        }
+        self.linked.borrow_mut().push(target.clone());
+        self.links[snapshot as usize].set(target.entry_address());
+        true
+    }
+
     /// Runs the trace on a frame whose slots are `slots` until it leaves; `exit_values` is
     /// filled with the exit's snapshot values (all frames', outermost first; see
     /// `frame_sizes`). `safepoint` is read at every back edge: when it is set, the trace
@@ -123,19 +162,35 @@ impl CompiledTrace {
     /// Panics if `slots` is shorter than the slots the trace reads.
     pub fn run(
         &self,
-        slots: &mut [u64],
+        slots: &mut Vec<u64>,
         exit_values: &mut Vec<u64>,
         countdown: u64,
         runtime: &mut dyn TraceRuntime,
     ) -> Exit {
+        self.run_linked(slots, exit_values, countdown, runtime).1
+    }
+
+    /// `run`, following links: answers which trace left (and where). `slots` may come back
+    /// with other contents (linked traces use it as their exit buffer).
+    pub fn run_linked(
+        &self,
+        slots: &mut Vec<u64>,
+        exit_values: &mut Vec<u64>,
+        countdown: u64,
+        runtime: &mut dyn TraceRuntime,
+    ) -> (ChainExit, Exit) {
         assert!(
             slots.len() >= self.slots_read,
             "the trace reads {} slots, the frame has {}",
             self.slots_read,
             slots.len()
         );
-        exit_values.clear();
-        exit_values.resize(self.exit_size.max(1), 0);
+        if slots.len() < TRACE_BUFFER {
+            slots.resize(TRACE_BUFFER, 0);
+        }
+        if exit_values.len() < TRACE_BUFFER {
+            exit_values.resize(TRACE_BUFFER, 0);
+        }
         let (nursery_top, nursery_limit) = runtime.nursery();
         let safepoint = runtime.safepoint_requested() as u64;
         let mut runtime: &mut dyn TraceRuntime = runtime;
@@ -149,12 +204,18 @@ impl CompiledTrace {
             nursery_top,
             nursery_limit,
             allocated: 0,
+            current: 0,
+            exit_count: 0,
         };
         let entry = self.code.ptr(self.entry);
         // SAFETY: `entry` is the start of a function that `x64::compile` generated for the
         // System V calling convention, taking one pointer argument and returning the exit's
         // snapshot number. It reads `slots[0..slots_read]` (checked above), writes at most
-        // `exit_size` values to `exit_values` (sized above), calls `remember` with `runtime`
+        // `exit_size` values to `exit_values` (both buffers hold `TRACE_BUFFER` values, which
+        // bounds every compiled trace's `slots_read` and `exit_size`). An exit with a link
+        // swaps the two buffers and jumps to the linked trace, which `link` checked reads no
+        // more slots than the exit wrote and keeps alive in `linked`; so every trace of a
+        // chain meets the same conditions. It calls `remember` with `runtime`
         // (both live for the whole call), and allocates by bumping the nursery pointer below
         // its limit (valid until `finished`, as `TraceRuntime`'s contract says), filling
         // every word it allocates. It reads and writes the fields and elements its guards
@@ -167,9 +228,16 @@ impl CompiledTrace {
             f(&mut context)
         };
         runtime.finished(context.allocated);
-        let size: usize = self.exits[snapshot as usize].iter().map(|f| f.size).sum();
-        exit_values.truncate(size);
-        Exit { snapshot }
+        if context.exit_values == slots.as_mut_ptr() {
+            // The chain swapped the buffers an odd number of times.
+            std::mem::swap(slots, exit_values);
+        }
+        exit_values.truncate(context.exit_count as usize);
+        let chain = ChainExit {
+            snapshot,
+            trace: context.current,
+        };
+        (chain, Exit { snapshot })
     }
 
     /// For a side trace: the snapshot of its final `exit`, at its loop's header.

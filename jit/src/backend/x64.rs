@@ -26,6 +26,8 @@ const CTX_RUNTIME: i32 = 40;
 const CTX_NURSERY_TOP: i32 = 48;
 const CTX_NURSERY_LIMIT: i32 = 56;
 const CTX_ALLOCATED: i32 = 64;
+const CTX_CURRENT: i32 = 72;
+const CTX_EXIT_COUNT: i32 = 80;
 
 /// The stack slot of value `i`.
 fn slot(i: usize) -> i32 {
@@ -131,10 +133,18 @@ pub fn compile(
         .collect();
     let loop_label = ops.new_dynamic_label();
     let epilogue = ops.new_dynamic_label();
+    let entry_label = ops.new_dynamic_label();
     let entry = ops.offset();
+    let links: Box<[std::cell::Cell<u64>]> = trace
+        .snapshots
+        .iter()
+        .map(|_| std::cell::Cell::new(0))
+        .collect();
+    let links_address = links.as_ptr() as i64;
     // rbx: the context.
     dynasm!(ops
         ; .arch x64
+        ; =>entry_label
         ; push rbx
         ; push rbp
         ; push r12
@@ -143,6 +153,8 @@ pub fn compile(
         ; push r15
         ; sub rsp, frame
         ; mov rbx, rdi
+        ; lea rax, [=>entry_label]
+        ; mov [rbx + CTX_CURRENT], rax
     );
     let mut slots_read = 0;
     let mut closing_exit = None;
@@ -645,7 +657,38 @@ pub fn compile(
             }
         }
         exit_size = exit_size.max(k as usize);
-        dynasm!(ops ; .arch x64 ; mov eax, s as i32 ; jmp =>epilogue);
+        // A linked exit swaps the slot and exit buffers, leaves this trace's frame and
+        // jumps to the linked trace's entry (which finds the context in rdi again).
+        let unlinked = ops.new_dynamic_label();
+        dynasm!(ops
+            ; .arch x64
+            ; mov QWORD [rbx + CTX_EXIT_COUNT], k
+            ; mov rax, QWORD links_address + 8 * s as i64
+            ; mov rax, [rax]
+            ; test rax, rax
+            ; jz =>unlinked
+            ; mov rcx, [rbx + CTX_SLOTS]
+            ; mov rdx, [rbx + CTX_EXIT_VALUES]
+            ; mov [rbx + CTX_SLOTS], rdx
+            ; mov [rbx + CTX_EXIT_VALUES], rcx
+            ; mov rdi, rbx
+            ; add rsp, frame
+            ; pop r15
+            ; pop r14
+            ; pop r13
+            ; pop r12
+            ; pop rbp
+            ; pop rbx
+            ; jmp rax
+            ; =>unlinked
+            ; mov eax, s as i32
+            ; jmp =>epilogue
+        );
+    }
+    if exit_size > super::TRACE_BUFFER || slots_read > super::TRACE_BUFFER {
+        return Err(BackendError::Unsupported(
+            "a snapshot larger than the trace buffers",
+        ));
     }
     dynasm!(ops
         ; .arch x64
@@ -680,9 +723,10 @@ pub fn compile(
         code,
         entry,
         slots_read,
-        exit_size,
         exits,
         closing_exit,
+        links,
+        linked: Default::default(),
     })
 }
 
@@ -1183,9 +1227,9 @@ exit @1
         let code = compile(&parse(text).unwrap(), None, false, &LAYOUT).unwrap();
         assert_eq!(code.closing_exit(), Some(1));
         let mut exit = Vec::new();
-        let e = code.run(&mut [int(21)], &mut exit, 0, &mut Fake::new(0));
+        let e = code.run(&mut vec![int(21)], &mut exit, 0, &mut Fake::new(0));
         assert_eq!((e.snapshot, exit.clone()), (1, vec![int(42)]));
-        let e = code.run(&mut [0x1000], &mut exit, 0, &mut Fake::new(0));
+        let e = code.run(&mut vec![0x1000], &mut exit, 0, &mut Fake::new(0));
         assert_eq!((e.snapshot, exit), (0, vec![0x1000]));
         // Without its exit, such a trace would fall off its end.
         let text = "%0 = input #0\nguard_int %0 @0\n@0: 0x1 [3] %0\n";
@@ -1223,14 +1267,14 @@ exit @1
                 }
                 .filter(|q| (min..=max).contains(q));
                 let mut exit = Vec::new();
-                let e = code.run(&mut [int(x), int(y)], &mut exit, 0, &mut Fake::new(0));
+                let e = code.run(&mut vec![int(x), int(y)], &mut exit, 0, &mut Fake::new(0));
                 match expected {
                     Some(q) => assert_eq!((e.snapshot, exit), (1, vec![int(q)]), "{x} {op} {y}"),
                     None => assert_eq!(e.snapshot, 0, "{x} {op} {y} leaves"),
                 }
             }
             let mut exit = Vec::new();
-            let e = code.run(&mut [int(1), int(0)], &mut exit, 0, &mut Fake::new(0));
+            let e = code.run(&mut vec![int(1), int(0)], &mut exit, 0, &mut Fake::new(0));
             assert_eq!(e.snapshot, 0, "{op} by zero leaves");
         }
     }
@@ -1273,7 +1317,7 @@ exit @1
                     _ => None,
                 };
                 let mut exit = Vec::new();
-                let e = code.run(&mut [int(x), int(n)], &mut exit, 0, &mut Fake::new(0));
+                let e = code.run(&mut vec![int(x), int(n)], &mut exit, 0, &mut Fake::new(0));
                 match expected {
                     Some(v) => assert_eq!((e.snapshot, exit), (1, vec![int(v)]), "{x} {op} {n}"),
                     None => assert_eq!(e.snapshot, 0, "{x} {op} {n} leaves"),
@@ -1298,11 +1342,33 @@ exit @1
             (f64::INFINITY, None),
         ] {
             let mut exit = Vec::new();
-            let e = code.run(&mut [d.to_bits()], &mut exit, 0, &mut Fake::new(0));
+            let e = code.run(&mut vec![d.to_bits()], &mut exit, 0, &mut Fake::new(0));
             match expected {
                 Some(i) => assert_eq!((e.snapshot, exit), (1, vec![int(i)]), "{d}"),
                 None => assert_eq!(e.snapshot, 0, "{d} leaves"),
             }
         }
+    }
+
+    #[test]
+    fn a_linked_exit_jumps_to_the_next_trace() {
+        // The counting loop leaves at i = n through @0 with [i, n]; linked to a trace that
+        // doubles its slot 0, the run ends in that trace's exit with 2n.
+        let counting = compile(&parse(COUNT).unwrap(), None, false, &LAYOUT).unwrap();
+        let doubling = "%0 = input #0\nguard_int %0 @0\n%2 = unbox_int %0\n%3 = add_ov %2 %2 @0\n\
+                        %4 = box_int %3\nexit @1\n@0: 0x1 [3] %0\n@1: 0x1 [0] %4\n";
+        let doubling =
+            std::rc::Rc::new(compile(&parse(doubling).unwrap(), None, false, &LAYOUT).unwrap());
+        assert!(counting.link(0, &doubling));
+        let mut slots = vec![0, int(3), int(10)];
+        let mut exit = Vec::new();
+        let (chain, e) = counting.run_linked(&mut slots, &mut exit, 0, &mut Fake::new(0));
+        assert_eq!(chain.trace, doubling.entry_address());
+        assert_eq!(e.snapshot, 1);
+        assert_eq!(exit, vec![int(20)]);
+        // A trace that reads more slots than an exit has values cannot follow it.
+        let wide = "%0 = input #5\nexit @0\n@0: 0x1 [0] %0\n";
+        let wide = std::rc::Rc::new(compile(&parse(wide).unwrap(), None, false, &LAYOUT).unwrap());
+        assert!(!doubling.link(1, &wide));
     }
 }

@@ -95,6 +95,20 @@ impl Loops {
         &mut self.0[i].1
     }
 
+    /// The trace whose entry is at `entry`: its loop's header, its number (0: the loop's
+    /// own, k: side trace k) and the trace.
+    pub fn find(&self, entry: u64) -> Option<(usize, u32, Rc<jit::backend::CompiledTrace>)> {
+        for (header, state) in &self.0 {
+            let traces = state.trace.iter().chain(&state.sides);
+            for (number, trace) in traces.enumerate() {
+                if trace.entry_address() == entry {
+                    return Some((*header as usize, number as u32, trace.clone()));
+                }
+            }
+        }
+        None
+    }
+
     /// The state of the loop at `header`, if it was ever counted.
     pub fn get(&self, header: u32) -> Option<&LoopState> {
         self.0.iter().find(|(h, _)| *h == header).map(|(_, s)| s)
@@ -219,7 +233,7 @@ exit @1
             jit::backend::x64::compile(&trace, None, false, &super::layout(Value::EMPTY)).unwrap();
         let mut heap = Heap::new(GcConfig::default());
         let mut exit = Vec::new();
-        let e = code.run(&mut [x.raw()], &mut exit, 0, &mut heap.for_trace());
+        let e = code.run(&mut vec![x.raw()], &mut exit, 0, &mut heap.for_trace());
         (e.snapshot == 1).then(|| Value::from_raw(exit[0]))
     }
 
