@@ -672,13 +672,10 @@ pub fn compile(
             ; mov [rbx + CTX_SLOTS], rdx
             ; mov [rbx + CTX_EXIT_VALUES], rcx
             ; mov rdi, rbx
-            ; add rsp, frame
-            ; pop r15
-            ; pop r14
-            ; pop r13
-            ; pop r12
-            ; pop rbp
-            ; pop rbx
+        );
+        leave_frame(&mut ops, frame);
+        dynasm!(ops
+            ; .arch x64
             ; jmp rax
             ; =>unlinked
             ; mov eax, s as i32
@@ -690,18 +687,9 @@ pub fn compile(
             "a snapshot larger than the trace buffers",
         ));
     }
-    dynasm!(ops
-        ; .arch x64
-        ; =>epilogue
-        ; add rsp, frame
-        ; pop r15
-        ; pop r14
-        ; pop r13
-        ; pop r12
-        ; pop rbp
-        ; pop rbx
-        ; ret
-    );
+    dynasm!(ops ; .arch x64 ; =>epilogue);
+    leave_frame(&mut ops, frame);
+    dynasm!(ops ; .arch x64 ; ret);
     let code = ops
         .finalize()
         .map_err(|_| BackendError::Assembler("finalizing the code".into()))?;
@@ -728,6 +716,20 @@ pub fn compile(
         links,
         linked: Default::default(),
     })
+}
+
+/// Pops the trace's frame and the registers its entry saved (the reverse of the prologue).
+fn leave_frame(ops: &mut dynasmrt::x64::Assembler, frame: i32) {
+    dynasm!(ops
+        ; .arch x64
+        ; add rsp, frame
+        ; pop r15
+        ; pop r14
+        ; pop r13
+        ; pop r12
+        ; pop rbp
+        ; pop rbx
+    );
 }
 
 /// The write barrier after storing `rcx` into the object at `rax`: a reference stored into
