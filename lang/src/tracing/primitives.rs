@@ -141,7 +141,7 @@ pub fn record(
                 return stop(rec, index);
             }
             let (l, r) = (shadow(rec, 0), shadow(rec, 1));
-            rec.guarded_int_op(op, l, r, snapshot)
+            rec.int_arithmetic(op, l, r, snapshot)
         }
         ("Integer", "<<") | ("Integer", ">>>") => {
             let (Some(x), Some(n)) = (args[0].as_small_int(), args[1].as_small_int()) else {
@@ -160,7 +160,7 @@ pub fn record(
                 return stop(rec, index);
             }
             let (l, r) = (shadow(rec, 0), shadow(rec, 1));
-            rec.guarded_int_op(op, l, r, snapshot)
+            rec.int_arithmetic(op, l, r, snapshot)
         }
         ("Integer", "&") | ("Integer", "bitXor:") => {
             if !(args[0].is_small_int() && args[1].is_small_int()) {
@@ -172,7 +172,7 @@ pub fn record(
                 Op::XorInt
             };
             let (l, r) = (shadow(rec, 0), shadow(rec, 1));
-            rec.int_bitwise(op, l, r, snapshot)
+            rec.int_arithmetic(op, l, r, snapshot)
         }
         ("Double", "+") | ("Double", "-") | ("Double", "*") | ("Double", "//") => {
             let (op, f): (Op, fn(f64, f64) -> f64) = match selector {

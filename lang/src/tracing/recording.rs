@@ -106,8 +106,8 @@ pub struct Recording {
     true_: Value,
     false_: Value,
     /// Where a safepoint request at the back edge leaves: the header, with the values the
-    /// next iteration starts from.
-    loop_snapshot: SnapshotId,
+    /// next iteration starts from (a side trace has no loop, and none).
+    loop_snapshot: Option<SnapshotId>,
     started: Instant,
 }
 
@@ -116,50 +116,32 @@ impl Recording {
     pub fn new(
         u: &Universe,
         method: &'static Method,
-        (header, end): (u32, u32),
+        header_and_end: (u32, u32),
         origin: usize,
         depth: usize,
     ) -> Recording {
-        let options = &u.options.jit;
-        let mut recorder = Recorder::new(options.max_trace);
-        let slots: Vec<ValueId> = (0..depth).map(|k| recorder.input(k as u32)).collect();
-        let loop_snapshot = recorder.snapshot(Snapshot {
+        let frames = vec![RecordedFrame {
+            method,
+            base: 0,
+            call_position: 0,
+        }];
+        let mut rec = Recording::fresh(u, method, header_and_end, origin, depth, frames, depth);
+        let slots: Vec<ValueId> = (0..depth).map(|k| rec.recorder.input(k as u32)).collect();
+        rec.loop_snapshot = Some(rec.recorder.snapshot(Snapshot {
             frames: vec![SnapshotFrame {
                 method: method.as_value().raw(),
-                position: vec![header],
+                position: vec![rec.header],
                 slots,
             }],
-        });
-        Recording {
-            recorder,
-            method,
-            header,
-            end,
-            origin,
-            depth,
-            shadow: vec![Shadow::Entry; depth],
-            frames: vec![RecordedFrame {
-                method,
-                base: 0,
-                call_position: 0,
-            }],
-            side_of: None,
-            target: None,
-            instructions: 0,
-            unrolled: 0,
-            nil: u.nil,
-            true_: u.true_,
-            false_: u.false_,
-            loop_snapshot,
-            started: Instant::now(),
-        }
+        }));
+        rec
     }
 
     /// Starts recording a side trace from the exit `side_of` of a trace of the loop at
     /// `header` (and `end`) of `method`, whose entry state at the header has `depth`
     /// positions. The engine resumed in `frames` (the loop's first, then the inlined ones it
     /// rebuilt, with their bases and call positions), whose positions number `len`: the side
-    /// trace's inputs, in that order.
+    /// trace's inputs, in that order (and no others: it has no loop, so no header snapshot).
     #[allow(clippy::too_many_arguments)]
     pub fn side(
         u: &Universe,
@@ -171,14 +153,40 @@ impl Recording {
         len: usize,
         side_of: (u32, u32),
     ) -> Recording {
-        let mut rec = Recording::new(u, method, header_and_end, origin, depth);
-        // No header snapshot (a side trace has no loop): its inputs are only the exit's
-        // positions, which the header's may outnumber.
-        rec.recorder = Recorder::new(u.options.jit.max_trace);
-        rec.shadow = vec![Shadow::Entry; len];
-        rec.frames = frames;
+        let mut rec = Recording::fresh(u, method, header_and_end, origin, depth, frames, len);
         rec.side_of = Some(side_of);
         rec
+    }
+
+    /// A recording with nothing recorded yet, whose shadow has `len` untouched positions.
+    fn fresh(
+        u: &Universe,
+        method: &'static Method,
+        (header, end): (u32, u32),
+        origin: usize,
+        depth: usize,
+        frames: Vec<RecordedFrame>,
+        len: usize,
+    ) -> Recording {
+        Recording {
+            recorder: Recorder::new(u.options.jit.max_trace),
+            method,
+            header,
+            end,
+            origin,
+            depth,
+            shadow: vec![Shadow::Entry; len],
+            frames,
+            side_of: None,
+            target: None,
+            instructions: 0,
+            unrolled: 0,
+            nil: u.nil,
+            true_: u.true_,
+            false_: u.false_,
+            loop_snapshot: None,
+            started: Instant::now(),
+        }
     }
 
     pub fn abort(&mut self, reason: Abort) {
@@ -664,40 +672,11 @@ impl Recording {
         Shadow::Value(self.recorder.emit_exit(Op::BoxDouble, &[r], 0, snapshot))
     }
 
-    /// A guarded integer operation of two small integers (`div_int`, `mod_int`, `rem_int`,
-    /// `shl_ov`, `sar_int`), leaving through `snapshot` when the operation does (a zero
-    /// divisor, a result beyond the small integers, a shift count out of range).
-    pub fn guarded_int_op(
-        &mut self,
-        op: Op,
-        left: Shadow,
-        right: Shadow,
-        snapshot: SnapshotId,
-    ) -> Shadow {
-        let Some((l, r)) = self.small_ints(left, right, snapshot) else {
-            return Shadow::Entry;
-        };
-        let result = self.recorder.emit_exit(op, &[l, r], 0, snapshot);
-        Shadow::Value(self.recorder.emit(Op::BoxInt, &[result], 0))
-    }
-
-    /// A bitwise `op` (`and_int`, `xor_int`) of two small integers.
-    pub fn int_bitwise(
-        &mut self,
-        op: Op,
-        left: Shadow,
-        right: Shadow,
-        snapshot: SnapshotId,
-    ) -> Shadow {
-        let Some((l, r)) = self.small_ints(left, right, snapshot) else {
-            return Shadow::Entry;
-        };
-        let result = self.recorder.emit(op, &[l, r], 0);
-        Shadow::Value(self.recorder.emit(Op::BoxInt, &[result], 0))
-    }
-
-    /// `+`, `-` or `*` of two small integers; leaves through `snapshot` (the instruction,
-    /// operands on the stack) if either is not one or the result is not one.
+    /// An integer operation `op` on two small integers, with a small-integer result: `+`,
+    /// `-`, `*`, division, modulo, remainder, shifts (guards: they leave through `snapshot`,
+    /// the instruction with its operands, on overflow, a zero divisor or a shift out of
+    /// range) and the bitwise operations (which cannot fail). Either operand not being a
+    /// small integer leaves through `snapshot` too.
     pub fn int_arithmetic(
         &mut self,
         op: Op,
@@ -708,7 +687,11 @@ impl Recording {
         let Some((l, r)) = self.small_ints(left, right, snapshot) else {
             return Shadow::Entry;
         };
-        let result = self.recorder.emit_exit(op, &[l, r], 0, snapshot);
+        let result = if op.effect() == jit::ir::Effect::Guard {
+            self.recorder.emit_exit(op, &[l, r], 0, snapshot)
+        } else {
+            self.recorder.emit(op, &[l, r], 0)
+        };
         Shadow::Value(self.recorder.emit(Op::BoxInt, &[result], 0))
     }
 
@@ -826,7 +809,7 @@ impl Recording {
             .take_recorder()
             .close_loop(&carried)
             .map_err(|a| a.describe())?;
-        let loop_snapshot = Some(self.loop_snapshot.0);
+        let loop_snapshot = self.loop_snapshot.map(|s| s.0);
         self.compile(trace, recorded, loop_snapshot, options, stats)
     }
 
