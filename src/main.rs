@@ -68,9 +68,9 @@ struct Cli {
     #[arg(long)]
     gc_stats: bool,
 
-    /// Compile hot loops with the tracing JIT (so far only the bytecode engine records; with
-    /// --engine ast this runs interpreted). What a trace cannot contain yet is counted as an
-    /// abort in --jit-summary, and such loops stay interpreted.
+    /// Compile hot loops with the tracing JIT (both engines record into the same JIT). What a
+    /// trace cannot contain yet is counted as an abort in --jit-summary, and such loops stay
+    /// interpreted.
     #[arg(long)]
     jit: bool,
 
@@ -382,9 +382,6 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
     }
     if jit_summary {
         to_stderr(&u.jit_stats.report());
-        if jit.enabled && matches!(engine, EngineKind::Ast) {
-            to_stderr("  (the AST engine does not record yet: it ran interpreted)\n");
-        }
     }
     if let (Some(path), Some(log)) = (&jit_log, &u.jit_stats.log) {
         if let Err(e) = std::fs::write(path, jit_log_text(log)) {

@@ -8,28 +8,13 @@ mod common;
 use common::som;
 
 const AWFY: &str = "measurements/benchmarks/awfy";
-const CONFIGURATIONS: &[&[&str]] = &[
-    &["--engine", "ast"],
-    &["--engine", "bc"],
-    &["--engine", "bc", "--jit", "--jit-threshold", "1"],
-    &[
-        "--engine",
-        "bc",
-        "--jit",
-        "--jit-threshold",
-        "1",
-        "--jit-stress-guards",
-    ],
-    GC_STRESS,
-];
-const GC_STRESS: &[&str] = &[
-    "--engine",
-    "bc",
-    "--jit",
-    "--jit-threshold",
-    "1",
-    "--gc-stress",
-];
+/// The configurations of `common` but the interpreter-only variants that the other tests
+/// cover (the table dispatch, GC stress without the JIT): too slow for every benchmark.
+fn configurations() -> impl Iterator<Item = &'static [&'static str]> {
+    common::CONFIGURATIONS.iter().copied().filter(|c| {
+        !c.contains(&"--dispatch") && (c.contains(&"--jit") || !c.contains(&"--gc-stress"))
+    })
+}
 
 /// Benchmarks too slow for `--gc-stress` in a test build: Havlak at inner 1 collects at
 /// every one of its safepoints for over five minutes (with or without the JIT); its traces
@@ -45,8 +30,8 @@ fn verifies(benchmark: &str, inner: u32) {
     };
     let harness = format!("{AWFY}/Core/Harness.som");
     let inner = inner.to_string();
-    for configuration in CONFIGURATIONS {
-        if *configuration == GC_STRESS && NOT_UNDER_GC_STRESS.contains(&benchmark) {
+    for configuration in configurations() {
+        if configuration.contains(&"--gc-stress") && NOT_UNDER_GC_STRESS.contains(&benchmark) {
             continue;
         }
         let mut args = configuration.to_vec();

@@ -87,23 +87,31 @@ fn guards_leave_traces() {
 fn guards_fail_inside_inlined_methods_and_blocks() {
     // JitInlining's loops inline sends and a block up to depth 3, and a guard fails at each
     // depth (the program's output, checked in every configuration by `programs.rs`, shows
-    // that the interpreter went on correctly in the rebuilt activations).
-    let run = som(&["--jit", "--jit-summary", "tests/programs/JitInlining.som"]);
-    assert_eq!(run.status, 0, "{}", run.stderr);
-    assert_eq!(
-        summary_number(&run.stderr, "traces compiled"),
-        6,
-        "{}",
-        run.stderr
-    );
-    let inlined_exits: u64 = run
-        .stderr
-        .split(" inside inlined activations")
-        .next()
-        .and_then(|s| s.rsplit(", ").next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no inlined exit count in:\n{}", run.stderr));
-    assert!(inlined_exits >= 3, "{}", run.stderr);
+    // that the interpreter went on correctly in the rebuilt activations) — in both engines.
+    for engine in ["bc", "ast"] {
+        let run = som(&[
+            "--engine",
+            engine,
+            "--jit",
+            "--jit-summary",
+            "tests/programs/JitInlining.som",
+        ]);
+        assert_eq!(run.status, 0, "{engine}: {}", run.stderr);
+        assert_eq!(
+            summary_number(&run.stderr, "traces compiled"),
+            6,
+            "{engine}: {}",
+            run.stderr
+        );
+        let inlined_exits: u64 = run
+            .stderr
+            .split(" inside inlined activations")
+            .next()
+            .and_then(|s| s.rsplit(", ").next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no inlined exit count in:\n{}", run.stderr));
+        assert!(inlined_exits >= 3, "{engine}: {}", run.stderr);
+    }
 }
 
 #[test]
@@ -139,22 +147,4 @@ fn the_threshold_must_be_positive() {
     let run = som(&["--jit", "--jit-threshold", "0", "examples/Hello.som"]);
     assert_eq!(run.status, 1);
     assert!(run.stderr.contains("--jit-threshold"), "{}", run.stderr);
-}
-
-#[test]
-fn the_summary_says_when_the_engine_does_not_record() {
-    let run = som(&[
-        "--engine",
-        "ast",
-        "--jit",
-        "--jit-summary",
-        "tests/programs/JitIntLoops.som",
-    ]);
-    assert_eq!(run.status, 0, "{}", run.stderr);
-    assert_eq!(summary_number(&run.stderr, "loops recorded"), 0);
-    assert!(
-        run.stderr.contains("the AST engine does not record yet"),
-        "{}",
-        run.stderr
-    );
 }

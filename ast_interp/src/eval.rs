@@ -14,9 +14,63 @@ use lang::runtime::object;
 use lang::runtime::value::Value;
 
 use crate::node::{
-    ArithNode, ArithOp, Head, IfNode, Node, Place, SendNode, SuperSendNode, ToDoNode,
+    ArithNode, ArithOp, Head, IfNode, Node, Place, SendNode, SuperSendNode, TimesNode, ToDoNode,
+    WhileNode, AT_HEADER, EVALUATE,
 };
+use crate::traces::Header;
 use crate::AstEngine;
+
+/// At a loop's header, inside the loop of a loop node's function: goes on as `at_header`
+/// says — the iteration, a `continue` from where compiled code left, a `return` of the
+/// loop's value, or a `return` of `$plain` (the loop in the plain evaluator).
+macro_rules! at_header {
+    ($engine:ident, $M:ty, $node:expr, $jit:expr, $fp:expr, $at:ident, $plain:expr) => {
+        match $engine.at_header::<$M>($node, $jit, $fp)? {
+            Header::Iterate => {}
+            Header::Continue(next) => {
+                $at = next;
+                continue;
+            }
+            Header::Done(v) => return Ok(v),
+            Header::Plain => return $plain,
+        }
+    };
+}
+
+/// How an evaluation runs: plainly, or recording the loop iteration it is part of. Both are
+/// the same code: the recording's calls are compiled into the second only.
+pub(crate) trait Mode {
+    const RECORDING: bool;
+    fn eval(engine: &mut AstEngine, node: &Node, fp: usize) -> Result<Value>;
+}
+
+pub(crate) struct Plain;
+pub(crate) struct Recorded;
+
+impl Mode for Plain {
+    const RECORDING: bool = false;
+    #[inline(always)]
+    fn eval(engine: &mut AstEngine, node: &Node, fp: usize) -> Result<Value> {
+        engine.eval(node, fp)
+    }
+}
+
+impl Mode for Recorded {
+    const RECORDING: bool = true;
+    #[inline(always)]
+    fn eval(engine: &mut AstEngine, node: &Node, fp: usize) -> Result<Value> {
+        engine.eval_recording(node, fp)
+    }
+}
+
+/// Where a loop goes on: at its header, at its test (the header, without entering compiled
+/// code: it just left there), or after child `c` answered a value.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum LoopAt {
+    Header,
+    Test,
+    After(u32, Value),
+}
 
 impl AstEngine {
     #[inline(always)]
@@ -80,12 +134,63 @@ impl AstEngine {
     pub(crate) fn eval(&mut self, node: &Node, fp: usize) -> Result<Value> {
         #[cfg(feature = "dispatch-counts")]
         self.counts.record(node.kind_index());
+        self.eval_in::<Plain>(node, fp)
+    }
+
+    /// `eval`, recording what the node does into the running recording.
+    #[inline(never)]
+    pub(crate) fn eval_recording(&mut self, node: &Node, fp: usize) -> Result<Value> {
+        self.eval_in::<Recorded>(node, fp)
+    }
+
+    /// Evaluates child `c` of the node being evaluated.
+    #[inline(always)]
+    fn child<M: Mode>(&mut self, node: &Node, c: u32, fp: usize) -> Result<Value> {
+        if M::RECORDING {
+            self.rec_enter_child(c);
+            let result = M::eval(self, node, fp);
+            self.rec_leave_child();
+            result
+        } else {
+            M::eval(self, node, fp)
+        }
+    }
+
+    /// Pushes a value the node evaluated (its shadow is the recording's last result).
+    #[inline(always)]
+    fn push<M: Mode>(&mut self, v: Value) {
+        self.u.stack.push(v);
+        if M::RECORDING {
+            self.rec_push_last();
+        }
+    }
+
+    #[inline(always)]
+    fn eval_in<M: Mode>(&mut self, node: &Node, fp: usize) -> Result<Value> {
         match node {
-            Node::Const(v) => Ok(*v),
-            Node::SelfRef { in_block } => Ok(self.receiver(fp, *in_block)),
-            Node::Read(place) => Ok(self.read(fp, *place)),
+            Node::Const(v) => {
+                if M::RECORDING {
+                    self.rec_constant(*v);
+                }
+                Ok(*v)
+            }
+            Node::SelfRef { in_block } => {
+                if M::RECORDING {
+                    self.rec_receiver(fp, *in_block);
+                }
+                Ok(self.receiver(fp, *in_block))
+            }
+            Node::Read(place) => {
+                if M::RECORDING {
+                    self.rec_read(fp, *place);
+                }
+                Ok(self.read(fp, *place))
+            }
             Node::Write(place, value) => {
-                let v = self.eval(value, fp)?;
+                let v = self.child::<M>(value, 0, fp)?;
+                if M::RECORDING {
+                    self.rec_write(fp, *place);
+                }
                 self.write(fp, *place, v);
                 Ok(v)
             }
@@ -95,6 +200,9 @@ impl AstEngine {
                 class_side,
             } => {
                 let r = self.receiver(fp, *in_block);
+                if M::RECORDING {
+                    self.rec_read_field(fp, *index, *in_block, *class_side);
+                }
                 Ok(if *class_side {
                     Class::from_value(r).class_side_values.borrow()[*index as usize]
                 } else {
@@ -107,7 +215,10 @@ impl AstEngine {
                 class_side,
                 value,
             } => {
-                let v = self.eval(value, fp)?;
+                let v = self.child::<M>(value, 0, fp)?;
+                if M::RECORDING {
+                    self.rec_write_field(fp, *index, *in_block, *class_side);
+                }
                 let r = self.receiver(fp, *in_block);
                 if *class_side {
                     Class::from_value(r).class_side_values.borrow_mut()[*index as usize] = v;
@@ -117,77 +228,75 @@ impl AstEngine {
                 Ok(v)
             }
             Node::Global(g) => match g.cache.read(&mut self.u) {
-                Some(v) => Ok(v),
+                Some(v) => {
+                    if M::RECORDING {
+                        self.rec_global(g);
+                    }
+                    Ok(v)
+                }
                 None => {
+                    if M::RECORDING {
+                        self.rec_stop("an undefined global");
+                    }
                     let receiver = self.receiver(fp, g.in_block);
                     self.u.set_line(g.line);
                     dispatch::unknown_global(self, receiver, g.cache.name)
                 }
             },
-            Node::Send(s) => self.send(s, fp),
-            Node::SuperSend(s) => self.super_send(s, fp),
-            Node::Arith(a) => self.arith(a, fp),
+            Node::Send(s) => {
+                let r = self.child::<M>(&s.receiver, 0, fp)?;
+                self.send_after::<M>(s, fp, 0, r)
+            }
+            Node::SuperSend(s) => {
+                if M::RECORDING {
+                    self.rec_receiver(fp, s.in_block);
+                }
+                let r = self.receiver(fp, s.in_block);
+                self.super_send_after::<M>(s, fp, 0, r)
+            }
+            Node::Arith(a) => {
+                let l = self.child::<M>(&a.send.receiver, 0, fp)?;
+                self.arith_after::<M>(a, fp, 0, l)
+            }
             Node::Block {
                 method,
                 head,
                 in_block,
             } => {
+                if M::RECORDING {
+                    self.rec_block(fp, method, *head, *in_block);
+                }
                 let outer = self.head(fp, *head);
                 let receiver = self.receiver(fp, *in_block);
                 let home = self.home_id(fp, *in_block);
                 self.u.new_block(method, outer, receiver, home)
             }
             Node::Return(value) => {
-                let v = self.eval(value, fp)?;
-                let home = self.home_id(fp, false);
-                Err(Unwind::NonLocalReturn { home, value: v })
+                let v = self.child::<M>(value, 0, fp)?;
+                self.return_after::<M>(v)
             }
-            Node::NonLocalReturn(value, line) => self.non_local_return(value, *line, fp),
+            Node::NonLocalReturn(value, line) => {
+                if M::RECORDING {
+                    self.rec_stop("a non-local return");
+                }
+                self.non_local_return(value, *line, fp)
+            }
             Node::Seq(items) => {
-                let (last, rest) = items.split_last().expect("sequences are never empty");
-                for item in rest {
-                    self.eval(item, fp)?;
-                }
-                self.eval(last, fp)
+                let v = self.child::<M>(&items[0], 0, fp)?;
+                self.seq_after::<M>(items, fp, 0, v)
             }
-            Node::If(i) => self.eval_if(i, fp),
-            Node::While {
-                cond,
-                line,
-                while_true,
-                body,
-            } => {
-                loop {
-                    let c = self.eval(cond, fp)?;
-                    if c == self.u.true_ {
-                        if !*while_true {
-                            break;
-                        }
-                    } else if c == self.u.false_ {
-                        if *while_true {
-                            break;
-                        }
-                    } else {
-                        let sel = control::while_selector(*while_true);
-                        return Err(control::not_boolean(&mut self.u, c, sel, *line));
-                    }
-                    self.eval(body, fp)?;
-                    self.u.safepoint();
-                }
-                Ok(self.u.nil)
+            Node::If(i) => {
+                let v = self.child::<M>(&i.value, 0, fp)?;
+                self.if_after::<M>(i, fp, 0, v)
             }
-            Node::ToDo(t) => self.eval_to_do(t, fp),
-            Node::TimesRepeat { count, line, body } => {
-                let n = self.eval(count, fp)?;
-                let Some(times) = n.as_small_int() else {
-                    return Err(control::times_repeat_not_integer(&mut self.u, n, *line));
-                };
-                self.u.stack.push(n);
-                for _ in 0..times.max(0) {
-                    self.eval(body, fp)?;
-                    self.u.safepoint();
-                }
-                Ok(self.u.stack.pop().unwrap())
+            Node::While(w) => self.while_at::<M>(node, w, fp, LoopAt::Header),
+            Node::ToDo(t) => {
+                let from = self.child::<M>(&t.from, 0, fp)?;
+                self.counting_after::<M>(node, t, fp, 0, from)
+            }
+            Node::TimesRepeat(t) => {
+                let n = self.child::<M>(&t.count, 0, fp)?;
+                self.times_after::<M>(node, t, fp, 0, n)
             }
             Node::AndOr {
                 left,
@@ -195,87 +304,202 @@ impl AstEngine {
                 right,
                 and,
             } => {
-                let l = self.eval(left, fp)?;
-                if l == self.u.true_ {
-                    if *and {
-                        self.eval(right, fp)
-                    } else {
-                        Ok(l)
-                    }
-                } else if l == self.u.false_ {
-                    if *and {
-                        Ok(l)
-                    } else {
-                        self.eval(right, fp)
-                    }
-                } else {
-                    let sel = control::and_or_selector(*and);
-                    Err(control::not_boolean(&mut self.u, l, sel, *line))
-                }
+                let l = self.child::<M>(left, 0, fp)?;
+                self.and_or_after::<M>((right, *line, *and), fp, 0, l)
             }
         }
     }
 
-    /// Evaluates receiver and arguments onto the stack, then sends through the inline cache.
-    #[inline]
-    fn send(&mut self, s: &SendNode, fp: usize) -> Result<Value> {
-        let r = self.eval(&s.receiver, fp)?;
-        self.u.stack.push(r);
-        self.send_from_args(s, fp)
-    }
-
-    /// The rest of a send once the receiver is on the stack: the point at which a send can
-    /// be resumed with its receiver already evaluated.
-    #[inline]
-    fn send_from_args(&mut self, s: &SendNode, fp: usize) -> Result<Value> {
-        for a in s.args.iter() {
-            let v = self.eval(a, fp)?;
-            self.u.stack.push(v);
+    /// Goes on with `node` after its child `c` answered `v` (`AT_HEADER`: a loop node at
+    /// its header). Every compound node can go on from every child: this is how an exit from
+    /// compiled code resumes in the middle of an expression.
+    pub(crate) fn continue_after<M: Mode>(
+        &mut self,
+        node: &Node,
+        fp: usize,
+        c: u32,
+        v: Value,
+    ) -> Result<Value> {
+        match node {
+            Node::Write(place, _) => {
+                if M::RECORDING {
+                    self.rec_write(fp, *place);
+                }
+                self.write(fp, *place, v);
+                Ok(v)
+            }
+            Node::WriteField {
+                index,
+                in_block,
+                class_side: false,
+                ..
+            } => {
+                if M::RECORDING {
+                    self.rec_write_field(fp, *index, *in_block, false);
+                }
+                let r = self.receiver(fp, *in_block);
+                self.u.store(r, *index as usize, v);
+                Ok(v)
+            }
+            Node::Send(s) => self.send_after::<M>(s, fp, c, v),
+            Node::SuperSend(s) => self.super_send_after::<M>(s, fp, c, v),
+            Node::Arith(a) => self.arith_after::<M>(a, fp, c, v),
+            Node::Return(_) => self.return_after::<M>(v),
+            Node::Seq(items) => self.seq_after::<M>(items, fp, c, v),
+            Node::If(i) => self.if_after::<M>(i, fp, c, v),
+            Node::While(w) => {
+                let at = match c {
+                    AT_HEADER => LoopAt::Header,
+                    c => LoopAt::After(c, v),
+                };
+                self.while_at::<M>(node, w, fp, at)
+            }
+            Node::ToDo(t) => self.counting_after::<M>(node, t, fp, c, v),
+            Node::TimesRepeat(t) => self.times_after::<M>(node, t, fp, c, v),
+            Node::AndOr {
+                line, right, and, ..
+            } => self.and_or_after::<M>((right, *line, *and), fp, c, v),
+            // Never a position of a snapshot: nothing the recording records stops there.
+            _ => unreachable!("resuming after a child of a {}", node.kind_name()),
         }
-        self.dispatch(s)
     }
 
+    /// Goes on with `node` from `path` (child numbers, the last one the position in the node
+    /// it leads to), where the innermost child answered `completed` — or, when `None`, the
+    /// value on top of the stack (an exit's innermost frame). Answers the node's value.
+    pub(crate) fn resume_path<M: Mode>(
+        &mut self,
+        node: &Node,
+        fp: usize,
+        path: &[u32],
+        completed: Option<Value>,
+    ) -> Result<Value> {
+        match path {
+            [] => Ok(completed.unwrap_or_else(|| self.u.stack.pop().expect("a value"))),
+            [EVALUATE] => M::eval(self, node, fp),
+            [AT_HEADER] => self.continue_after::<M>(node, fp, AT_HEADER, self.u.nil),
+            [c] => {
+                let v = completed.unwrap_or_else(|| self.u.stack.pop().expect("a value"));
+                if M::RECORDING {
+                    self.rec_pop_last();
+                }
+                self.continue_after::<M>(node, fp, *c, v)
+            }
+            [c, rest @ ..] => {
+                let child = node
+                    .child(*c)
+                    .expect("a snapshot's path leads through children");
+                if M::RECORDING {
+                    self.rec_enter_child(*c);
+                }
+                let v = self.resume_path::<M>(child, fp, rest, completed);
+                if M::RECORDING {
+                    self.rec_leave_child();
+                }
+                self.continue_after::<M>(node, fp, *c, v?)
+            }
+        }
+    }
+
+    /// A send once child `c` (0: the receiver, k: argument k) answered `v`.
     #[inline]
-    fn dispatch(&mut self, s: &SendNode) -> Result<Value> {
+    fn send_after<M: Mode>(&mut self, s: &SendNode, fp: usize, c: u32, v: Value) -> Result<Value> {
+        self.push::<M>(v);
+        for (k, a) in s.args.iter().enumerate().skip(c as usize) {
+            let v = self.child::<M>(a, k as u32 + 1, fp)?;
+            self.push::<M>(v);
+        }
+        self.dispatch::<M>(s)
+    }
+
+    /// Sends `s` to the receiver and arguments on the stack, through the inline cache.
+    #[inline]
+    fn dispatch<M: Mode>(&mut self, s: &SendNode) -> Result<Value> {
         let nargs = s.args.len();
         let receiver = self.u.stack[self.u.stack.len() - nargs - 1];
         let class = self.u.class_of(receiver);
         self.u.set_line(s.line);
-        match s.cache.lookup(&mut self.u, class, s.selector) {
+        let found = s.cache.lookup(&mut self.u, class, s.selector);
+        let inlined = if M::RECORDING {
+            self.rec_send(found, Some(class), nargs)
+        } else {
+            None
+        };
+        let result = match found {
+            _ if inlined.is_some_and(|i| i.block) => dispatch::call_block(self, nargs),
             Some(m) => match dispatch::run_trivial(&mut self.u, m, nargs) {
                 Some(v) => Ok(v),
                 None => dispatch::invoke(self, m, nargs),
             },
             None => dispatch::does_not_understand(self, s.selector, nargs),
+        };
+        if M::RECORDING {
+            self.rec_sent(inlined, result.is_ok());
         }
+        result
     }
 
-    fn super_send(&mut self, s: &SuperSendNode, fp: usize) -> Result<Value> {
-        let r = self.receiver(fp, s.in_block);
-        self.u.stack.push(r);
-        for a in s.args.iter() {
-            let v = self.eval(a, fp)?;
-            self.u.stack.push(v);
+    /// A super send once child `c` (0: the receiver, k: argument k) answered `v`.
+    fn super_send_after<M: Mode>(
+        &mut self,
+        s: &SuperSendNode,
+        fp: usize,
+        c: u32,
+        v: Value,
+    ) -> Result<Value> {
+        self.push::<M>(v);
+        for (k, a) in s.args.iter().enumerate().skip(c as usize) {
+            let v = self.child::<M>(a, k as u32 + 1, fp)?;
+            self.push::<M>(v);
         }
         self.u.set_line(s.line);
         let nargs = s.args.len();
         let method = s.cache.lookup(&mut self.u, s.selector);
-        match method {
+        let inlined = if M::RECORDING {
+            self.rec_send(method, None, nargs)
+        } else {
+            None
+        };
+        let result = match method {
+            _ if inlined.is_some_and(|i| i.block) => dispatch::call_block(self, nargs),
             Some(m) => match dispatch::run_trivial(&mut self.u, m, nargs) {
                 Some(v) => Ok(v),
                 None => dispatch::invoke(self, m, nargs),
             },
             None => dispatch::does_not_understand(self, s.selector, nargs),
+        };
+        if M::RECORDING {
+            self.rec_sent(inlined, result.is_ok());
         }
+        result
     }
 
-    /// Arithmetic and comparisons: small integers and doubles directly, anything else (and
-    /// overflow) as the real send.
-    fn arith(&mut self, a: &ArithNode, fp: usize) -> Result<Value> {
-        let l = self.eval(&a.send.receiver, fp)?;
-        self.u.stack.push(l);
-        let r = self.eval(&a.send.args[0], fp)?;
+    /// Arithmetic once child `c` (0: the left operand, 1: the right) answered `v`.
+    #[inline]
+    fn arith_after<M: Mode>(
+        &mut self,
+        a: &ArithNode,
+        fp: usize,
+        c: u32,
+        v: Value,
+    ) -> Result<Value> {
+        let r = if c == 0 {
+            self.push::<M>(v);
+            self.child::<M>(&a.send.args[0], 1, fp)?
+        } else {
+            v
+        };
+        self.arith::<M>(a, r)
+    }
+
+    /// Arithmetic and comparisons of the left operand on the stack and `r`: small integers
+    /// and doubles directly, anything else (and overflow) as the real send.
+    #[inline]
+    fn arith<M: Mode>(&mut self, a: &ArithNode, r: Value) -> Result<Value> {
         let l = *self.u.stack.last().unwrap();
+        if M::RECORDING && self.rec_arith(a, l, r) {
+            // Recorded as IR: what follows computes the same result.
+        }
         if a.int_fast && l.is_small_int() && r.is_small_int() {
             if let Some(v) = self.int_op(a.op, l, r) {
                 self.u.stack.pop();
@@ -299,8 +523,8 @@ impl AstEngine {
             self.u.stack.pop();
             return Ok(v);
         }
-        self.u.stack.push(r);
-        self.dispatch(&a.send)
+        self.push::<M>(r);
+        self.dispatch::<M>(&a.send)
     }
 
     #[inline(always)]
@@ -318,8 +542,30 @@ impl AstEngine {
         })
     }
 
-    fn eval_if(&mut self, i: &IfNode, fp: usize) -> Result<Value> {
-        let v = self.eval(&i.value, fp)?;
+    /// `^ value` in a method, once the value is `v`.
+    fn return_after<M: Mode>(&mut self, v: Value) -> Result<Value> {
+        if M::RECORDING {
+            self.rec_return();
+        }
+        let home = self.home_id(0, false);
+        Err(Unwind::NonLocalReturn { home, value: v })
+    }
+
+    /// A sequence once item `c` answered `v`.
+    #[inline]
+    fn seq_after<M: Mode>(&mut self, items: &[Node], fp: usize, c: u32, v: Value) -> Result<Value> {
+        let mut v = v;
+        for (k, item) in items.iter().enumerate().skip(c as usize + 1) {
+            v = self.child::<M>(item, k as u32, fp)?;
+        }
+        Ok(v)
+    }
+
+    /// An `if` once its value (0) or the branch taken (1, 2) answered `v`.
+    fn if_after<M: Mode>(&mut self, i: &IfNode, fp: usize, c: u32, v: Value) -> Result<Value> {
+        if c != 0 {
+            return Ok(v);
+        }
         let holds = match i.test {
             Test::IsTrue | Test::IsFalse => {
                 let b = if v == self.u.true_ {
@@ -335,74 +581,274 @@ impl AstEngine {
             Test::IsNil => v == self.u.nil,
             Test::NotNil => v != self.u.nil,
         };
+        if M::RECORDING {
+            self.rec_test(v, matches!(i.test, Test::IsNil | Test::NotNil));
+        }
         if let Some(place) = i.bind {
+            if M::RECORDING {
+                self.rec_write(fp, place);
+            }
             self.write(fp, place, v);
         }
         if holds {
-            self.eval(&i.then, fp)
+            self.child::<M>(&i.then, 1, fp)
         } else if let Some(o) = &i.otherwise {
-            self.eval(o, fp)
+            self.child::<M>(o, 2, fp)
         } else {
             Ok(match i.test {
-                Test::IsTrue | Test::IsFalse => self.u.nil,
+                Test::IsTrue | Test::IsFalse => {
+                    if M::RECORDING {
+                        self.rec_constant(self.u.nil);
+                    }
+                    self.u.nil
+                }
                 Test::IsNil | Test::NotNil => v,
             })
         }
     }
 
-    fn eval_to_do(&mut self, t: &ToDoNode, fp: usize) -> Result<Value> {
-        let base = self.u.stack.len();
-        let from = self.eval(&t.from, fp)?;
-        self.u.stack.push(from);
-        let to = self.eval(&t.to, fp)?;
-        self.u.stack.push(to);
-        let by = match &t.by {
-            Some(b) => self.eval(b, fp)?,
-            None => Value::small_int(1),
-        };
-        self.u.stack.push(by);
-        if let (Some(mut i), Some(end), Some(step)) =
-            (from.as_small_int(), to.as_small_int(), by.as_small_int())
-        {
-            if step == 0 {
-                return Err(control::zero_step(&mut self.u, t.line));
-            }
-            while (step > 0 && i <= end) || (step < 0 && i >= end) {
-                self.write(fp, t.var, Value::small_int(i));
-                self.eval(&t.body, fp)?;
-                self.u.safepoint();
-                match i.checked_add(step) {
-                    Some(n) if Value::try_small_int(n).is_some() => i = n,
-                    _ => break,
-                }
-            }
-        } else {
-            self.generic_to_do(t, fp, base)?;
+    /// `and:`/`or:` once its left operand (0) or right one (1) answered `v`.
+    fn and_or_after<M: Mode>(
+        &mut self,
+        (right, line, and): (&Node, u32, bool),
+        fp: usize,
+        c: u32,
+        v: Value,
+    ) -> Result<Value> {
+        if c != 0 {
+            return Ok(v);
         }
-        self.u.stack.truncate(base);
-        Ok(from)
+        let l = v;
+        if l != self.u.true_ && l != self.u.false_ {
+            let sel = control::and_or_selector(and);
+            return Err(control::not_boolean(&mut self.u, l, sel, line));
+        }
+        if M::RECORDING {
+            self.rec_test(l, false);
+        }
+        if (l == self.u.true_) == and {
+            self.child::<M>(right, 1, fp)
+        } else {
+            Ok(l)
+        }
     }
 
-    /// `to:do:` over other numbers (doubles, big integers): the counter lives on the stack
-    /// and advances by real sends of `+` and `<=` / `>=`.
-    fn generic_to_do(&mut self, t: &ToDoNode, fp: usize, base: usize) -> Result<()> {
+    /// Any loop node from `at`.
+    pub(crate) fn loop_at<M: Mode>(&mut self, node: &Node, fp: usize, at: LoopAt) -> Result<Value> {
+        match node {
+            Node::While(w) => self.while_at::<M>(node, w, fp, at),
+            Node::ToDo(t) => {
+                let base = self.u.stack.len() - 4;
+                self.counting_at::<M>(node, t, fp, base, at)
+            }
+            Node::TimesRepeat(t) => {
+                let base = self.u.stack.len() - 2;
+                self.times_at::<M>(node, t, fp, base, at)
+            }
+            _ => unreachable!("a loop node"),
+        }
+    }
+
+    /// `whileTrue:`/`whileFalse:` from `at` (after the condition, 0, or the body, 1).
+    fn while_at<M: Mode>(
+        &mut self,
+        node: &Node,
+        w: &WhileNode,
+        fp: usize,
+        mut at: LoopAt,
+    ) -> Result<Value> {
+        loop {
+            let c = match at {
+                LoopAt::Header => {
+                    at_header!(
+                        self,
+                        M,
+                        node,
+                        &w.jit,
+                        fp,
+                        at,
+                        self.while_at::<Plain>(node, w, fp, at)
+                    );
+                    self.child::<M>(&w.cond, 0, fp)?
+                }
+                LoopAt::Test => self.child::<M>(&w.cond, 0, fp)?,
+                LoopAt::After(0, c) => c,
+                LoopAt::After(..) => {
+                    self.u.safepoint();
+                    at = LoopAt::Header;
+                    continue;
+                }
+            };
+            let goes_on = if c == self.u.true_ {
+                w.while_true
+            } else if c == self.u.false_ {
+                !w.while_true
+            } else {
+                let sel = control::while_selector(w.while_true);
+                return Err(control::not_boolean(&mut self.u, c, sel, w.line));
+            };
+            if M::RECORDING {
+                self.rec_loop_test(node, fp, goes_on, |e| e.rec_test(c, false));
+            }
+            if !goes_on {
+                break;
+            }
+            self.child::<M>(&w.body, 1, fp)?;
+            self.u.safepoint();
+            at = LoopAt::Header;
+        }
+        if M::RECORDING {
+            self.rec_constant(self.u.nil);
+        }
+        Ok(self.u.nil)
+    }
+
+    /// `to:do:` once child `c` answered `v`: from (0), to (1) or by (2) — the loop starts
+    /// once all three are on the stack —, or the body (3), or at the header.
+    fn counting_after<M: Mode>(
+        &mut self,
+        node: &Node,
+        t: &ToDoNode,
+        fp: usize,
+        c: u32,
+        v: Value,
+    ) -> Result<Value> {
+        if c > 2 {
+            let base = self.u.stack.len() - 4;
+            let at = match c {
+                AT_HEADER => LoopAt::Header,
+                c => LoopAt::After(c, v),
+            };
+            return self.counting_at::<M>(node, t, fp, base, at);
+        }
+        self.push::<M>(v);
+        if c < 1 {
+            let to = self.child::<M>(&t.to, 1, fp)?;
+            self.push::<M>(to);
+        }
+        if c < 2 {
+            let by = match &t.by {
+                Some(b) => self.child::<M>(b, 2, fp)?,
+                None => {
+                    if M::RECORDING {
+                        self.rec_constant(Value::small_int(1));
+                    }
+                    Value::small_int(1)
+                }
+            };
+            self.push::<M>(by);
+        }
+        let base = self.u.stack.len() - 3;
+        // The counter starts at `from`.
+        if M::RECORDING {
+            self.rec_push_copy(base);
+        }
+        self.u.stack.push(self.u.stack[base]);
+        let ints = (base..base + 3).all(|k| self.u.stack[k].is_small_int());
+        if ints && self.u.stack[base + 2] == Value::small_int(0) {
+            return Err(control::zero_step(&mut self.u, t.line));
+        }
+        self.counting_at::<M>(node, t, fp, base, LoopAt::Header)
+    }
+
+    /// A `to:do:` loop whose from, to, by and counter are on the stack at `base`, from `at`.
+    fn counting_at<M: Mode>(
+        &mut self,
+        node: &Node,
+        t: &ToDoNode,
+        fp: usize,
+        base: usize,
+        mut at: LoopAt,
+    ) -> Result<Value> {
+        let stack = &self.u.stack;
+        let (Some(_), Some(end), Some(step)) = (
+            stack[base].as_small_int(),
+            stack[base + 1].as_small_int(),
+            stack[base + 2].as_small_int(),
+        ) else {
+            if M::RECORDING {
+                self.rec_stop("a to:do: loop over other than small integers");
+            }
+            self.generic_to_do(t, fp, base, at)?;
+            return Ok(self.counting_done::<M>(base));
+        };
+        loop {
+            if let LoopAt::Header | LoopAt::Test = at {
+                if let LoopAt::Header = at {
+                    at_header!(
+                        self,
+                        M,
+                        node,
+                        &t.jit,
+                        fp,
+                        at,
+                        self.counting_at::<Plain>(node, t, fp, base, at)
+                    );
+                }
+                let i = self.u.stack[base + 3].small_int_unchecked();
+                let goes_on = (step > 0 && i <= end) || (step < 0 && i >= end);
+                if M::RECORDING {
+                    self.rec_loop_test(node, fp, goes_on, |e| {
+                        e.rec_counting_test(base, step > 0, goes_on)
+                    });
+                }
+                if !goes_on {
+                    break;
+                }
+                if M::RECORDING {
+                    self.rec_write_from(fp, t.var, base + 3);
+                }
+                self.write(fp, t.var, Value::small_int(i));
+                self.child::<M>(&t.body, 3, fp)?;
+            }
+            self.u.safepoint();
+            let (i, step_value) = (self.u.stack[base + 3], self.u.stack[base + 2]);
+            match i.small_add(step_value) {
+                Some(next) => {
+                    if M::RECORDING {
+                        self.rec_count_up(base);
+                    }
+                    self.u.stack[base + 3] = next;
+                }
+                None => break,
+            }
+            at = LoopAt::Header;
+        }
+        Ok(self.counting_done::<M>(base))
+    }
+
+    /// A `to:do:` loop ends: answers `from`, its operands go.
+    fn counting_done<M: Mode>(&mut self, base: usize) -> Value {
+        let from = self.u.stack[base];
+        if M::RECORDING {
+            self.rec_pop_to(base);
+        }
+        self.u.stack.truncate(base);
+        from
+    }
+
+    /// `to:do:` over other numbers (doubles, big integers): the counter on the stack
+    /// advances by real sends of `+` and `<=` / `>=`.
+    fn generic_to_do(&mut self, t: &ToDoNode, fp: usize, base: usize, at: LoopAt) -> Result<()> {
         let (le, ge, plus) = (self.u.intern("<="), self.u.intern(">="), self.u.intern("+"));
         let step = self.u.stack[base + 2];
         let descending = control::step_descends(&mut self.u, step, t.line)?;
-        let i = self.u.stack[base];
-        self.u.stack.push(i); // the counter, at base + 3
+        let mut test = matches!(at, LoopAt::Header | LoopAt::Test);
         loop {
-            let (i, end) = (self.u.stack[base + 3], self.u.stack[base + 1]);
-            self.u.stack.push(i);
-            self.u.stack.push(end);
-            self.u.set_line(t.line);
-            let go = dispatch::send(self, if descending { ge } else { le }, 1)?;
-            if go != self.u.true_ {
-                break;
+            if test {
+                let (i, end) = (self.u.stack[base + 3], self.u.stack[base + 1]);
+                self.u.stack.push(i);
+                self.u.stack.push(end);
+                self.u.set_line(t.line);
+                let go = dispatch::send(self, if descending { ge } else { le }, 1)?;
+                if go != self.u.true_ {
+                    break;
+                }
+                let i = self.u.stack[base + 3];
+                self.write(fp, t.var, i);
+                self.eval(&t.body, fp)?;
             }
-            let i = self.u.stack[base + 3];
-            self.write(fp, t.var, i);
-            self.eval(&t.body, fp)?;
+            test = true;
             self.u.safepoint();
             let (i, step) = (self.u.stack[base + 3], self.u.stack[base + 2]);
             self.u.stack.push(i);
@@ -411,6 +857,82 @@ impl AstEngine {
             self.u.stack[base + 3] = next;
         }
         Ok(())
+    }
+
+    /// `timesRepeat:` once its count (0) or body (1) answered `v`, or at the header.
+    fn times_after<M: Mode>(
+        &mut self,
+        node: &Node,
+        t: &TimesNode,
+        fp: usize,
+        c: u32,
+        v: Value,
+    ) -> Result<Value> {
+        if c != 0 {
+            let base = self.u.stack.len() - 2;
+            let at = match c {
+                AT_HEADER => LoopAt::Header,
+                c => LoopAt::After(c, v),
+            };
+            return self.times_at::<M>(node, t, fp, base, at);
+        }
+        if !v.is_small_int() {
+            return Err(control::times_repeat_not_integer(&mut self.u, v, t.line));
+        }
+        if M::RECORDING {
+            self.rec_guard_integer(v);
+        }
+        self.push::<M>(v);
+        let base = self.u.stack.len() - 1;
+        // The iterations left.
+        if M::RECORDING {
+            self.rec_push_copy(base);
+        }
+        self.u.stack.push(v);
+        self.times_at::<M>(node, t, fp, base, LoopAt::Header)
+    }
+
+    /// A `timesRepeat:` loop whose count and iterations left are on the stack at `base`.
+    fn times_at<M: Mode>(
+        &mut self,
+        node: &Node,
+        t: &TimesNode,
+        fp: usize,
+        base: usize,
+        mut at: LoopAt,
+    ) -> Result<Value> {
+        loop {
+            if let LoopAt::Header | LoopAt::Test = at {
+                if let LoopAt::Header = at {
+                    at_header!(
+                        self,
+                        M,
+                        node,
+                        &t.jit,
+                        fp,
+                        at,
+                        self.times_at::<Plain>(node, t, fp, base, at)
+                    );
+                }
+                let left = self.u.stack[base + 1].small_int_unchecked();
+                if M::RECORDING {
+                    self.rec_loop_test(node, fp, left > 0, |e| e.rec_count_down(base, left > 0));
+                }
+                if left <= 0 {
+                    break;
+                }
+                self.u.stack[base + 1] = Value::small_int(left - 1);
+                self.child::<M>(&t.body, 1, fp)?;
+            }
+            self.u.safepoint();
+            at = LoopAt::Header;
+        }
+        let count = self.u.stack[base];
+        if M::RECORDING {
+            self.rec_pop_to(base);
+        }
+        self.u.stack.truncate(base);
+        Ok(count)
     }
 
     fn non_local_return(&mut self, value: &Node, line: u32, fp: usize) -> Result<Value> {

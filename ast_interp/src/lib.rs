@@ -8,6 +8,8 @@
 pub mod counts;
 mod eval;
 pub mod node;
+mod record;
+mod traces;
 
 use lang::runtime::engine::{Engine, Result, Unwind};
 use lang::runtime::method::Method;
@@ -22,6 +24,16 @@ pub struct AstEngine {
     stack_limit: usize,
     /// Node trees built so far, by `Method::engine_index - 1`.
     built: Vec<&'static node::AstMethod>,
+    /// The loop iteration being recorded, if any.
+    recording: Option<Box<record::AstRecording>>,
+    /// Whether code evaluated in recording mode is on the Rust stack (no other recording may
+    /// start until it returns).
+    in_recorded_code: bool,
+    /// Set when a recording-mode loop returns to the plain evaluator at its header.
+    back_at_header: bool,
+    /// Buffers for running traces, reused.
+    trace_slots: Vec<u64>,
+    trace_exit_values: Vec<u64>,
     /// Evaluations per node kind (`som --count-dispatch`).
     #[cfg(feature = "dispatch-counts")]
     pub counts: counts::NodeCounts,
@@ -42,6 +54,11 @@ impl AstEngine {
             u,
             stack_limit: stack_address().saturating_sub(stack_bytes),
             built: Vec::new(),
+            recording: None,
+            in_recorded_code: false,
+            back_at_header: false,
+            trace_slots: Vec::new(),
+            trace_exit_values: Vec::new(),
             #[cfg(feature = "dispatch-counts")]
             counts: Default::default(),
         }
@@ -97,6 +114,7 @@ impl Engine for AstEngine {
         let nil = self.u.nil;
         self.u.stack.resize(base + code.frame_slots, nil);
         let result = match self.make_context(code, base) {
+            Ok(()) if self.recording.is_some() => self.eval_recording(&code.body, base),
             Ok(()) => self.eval(&code.body, base),
             Err(e) => Err(e),
         };

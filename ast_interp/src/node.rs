@@ -10,12 +10,15 @@
 //! node resumable at a child position: the values of the children already evaluated are on
 //! the stack (DESIGN.md contract 4).
 
+use std::cell::RefCell;
+
 use lang::compile::hir::{self, Code, Expr, Test, Var};
 use lang::runtime::class::Class;
 use lang::runtime::dispatch::{GlobalCache, InlineCache, SuperCache};
 use lang::runtime::method::Method;
 use lang::runtime::universe::Universe;
 use lang::runtime::value::Value;
+use lang::tracing::LoopState;
 
 /// Where an activation's context chain starts.
 #[derive(Clone, Copy, Debug)]
@@ -80,18 +83,9 @@ pub enum Node {
     NonLocalReturn(Box<Node>, u32),
     Seq(Box<[Node]>),
     If(Box<IfNode>),
-    While {
-        cond: Box<Node>,
-        line: u32,
-        while_true: bool,
-        body: Box<Node>,
-    },
+    While(Box<WhileNode>),
     ToDo(Box<ToDoNode>),
-    TimesRepeat {
-        count: Box<Node>,
-        line: u32,
-        body: Box<Node>,
-    },
+    TimesRepeat(Box<TimesNode>),
     AndOr {
         left: Box<Node>,
         line: u32,
@@ -193,6 +187,23 @@ pub struct IfNode {
     pub line: u32,
 }
 
+/// What a loop node keeps for the JIT: its number in the method (for logs and summaries)
+/// and its hotness, trace and side traces.
+pub struct LoopJit {
+    pub number: u32,
+    pub state: RefCell<LoopState>,
+}
+
+pub struct WhileNode {
+    pub cond: Node,
+    pub line: u32,
+    pub while_true: bool,
+    pub body: Node,
+    pub jit: LoopJit,
+}
+
+/// `to:do:`. While it runs, `from`, `to`, `by` and the counter are on the value stack, in
+/// that order, so that an iteration can be resumed from them.
 pub struct ToDoNode {
     pub var: Place,
     pub from: Node,
@@ -200,10 +211,89 @@ pub struct ToDoNode {
     pub by: Option<Node>,
     pub body: Node,
     pub line: u32,
+    pub jit: LoopJit,
+}
+
+/// `timesRepeat:`. While it runs, the count and the iterations left are on the value stack.
+pub struct TimesNode {
+    pub count: Node,
+    pub line: u32,
+    pub body: Node,
+    pub jit: LoopJit,
+}
+
+/// A child position in a resume path (see `Node::child`) that is not a child: the loop
+/// node at its header, about to test whether to run another iteration…
+pub const AT_HEADER: u32 = u32::MAX;
+/// …or the node the path leads to, to be evaluated afresh.
+pub const EVALUATE: u32 = u32::MAX - 1;
+
+impl Node {
+    /// Child `c` of this node, in evaluation order: the receiver (0) and arguments of a send
+    /// (a super send's receiver, 0, is implicit), the operands of arithmetic, the value of a
+    /// write or return, the items of a sequence, an `if`'s value (0), then-branch (1) and
+    /// else-branch (2), a loop's condition or count (0) and body (1) — for `to:do:`, from (0),
+    /// to (1), by (2), body (3) —, and/or's left (0) and right (1). Snapshot positions are
+    /// paths of these numbers.
+    pub fn child(&self, c: u32) -> Option<&Node> {
+        let c = c as usize;
+        match self {
+            Node::Write(_, v) | Node::Return(v) | Node::NonLocalReturn(v, _) => {
+                (c == 0).then_some(&**v)
+            }
+            Node::WriteField { value, .. } => (c == 0).then_some(&**value),
+            Node::Send(s) => match c {
+                0 => Some(&s.receiver),
+                _ => s.args.get(c - 1),
+            },
+            Node::SuperSend(s) => c.checked_sub(1).and_then(|k| s.args.get(k)),
+            Node::Arith(a) => match c {
+                0 => Some(&a.send.receiver),
+                1 => Some(&a.send.args[0]),
+                _ => None,
+            },
+            Node::Seq(items) => items.get(c),
+            Node::If(i) => match c {
+                0 => Some(&i.value),
+                1 => Some(&i.then),
+                2 => i.otherwise.as_ref(),
+                _ => None,
+            },
+            Node::While(w) => match c {
+                0 => Some(&w.cond),
+                1 => Some(&w.body),
+                _ => None,
+            },
+            Node::ToDo(t) => match c {
+                0 => Some(&t.from),
+                1 => Some(&t.to),
+                2 => t.by.as_ref(),
+                3 => Some(&t.body),
+                _ => None,
+            },
+            Node::TimesRepeat(t) => match c {
+                0 => Some(&t.count),
+                1 => Some(&t.body),
+                _ => None,
+            },
+            Node::AndOr { left, right, .. } => match c {
+                0 => Some(&**left),
+                1 => Some(&**right),
+                _ => None,
+            },
+            Node::Const(_)
+            | Node::SelfRef { .. }
+            | Node::Read(_)
+            | Node::ReadField { .. }
+            | Node::Global(_)
+            | Node::Block { .. } => None,
+        }
+    }
 }
 
 /// A method or block body, ready to run.
 pub struct AstMethod {
+    pub method: &'static Method,
     pub frame_slots: usize,
     pub params: usize,
     pub context_size: usize,
@@ -222,6 +312,8 @@ struct Builder<'u> {
     head: Head,
     class_side: bool,
     holder: Option<&'static Class>,
+    /// Loops numbered so far.
+    loops: u32,
 }
 
 impl AstMethod {
@@ -241,8 +333,10 @@ impl AstMethod {
             head,
             class_side,
             holder,
+            loops: 0,
         };
         AstMethod {
+            method,
             frame_slots: code.frame_slots(),
             params: code.params as usize,
             context_size: code.context_size as usize,
@@ -270,6 +364,14 @@ fn arith_op(selector: &str) -> Option<ArithOp> {
 }
 
 impl Builder<'_> {
+    fn loop_jit(&mut self) -> LoopJit {
+        self.loops += 1;
+        LoopJit {
+            number: self.loops,
+            state: RefCell::new(LoopState::default()),
+        }
+    }
+
     fn place(&self, v: Var) -> Place {
         match v {
             Var::Slot(s) => Place::Slot(s),
@@ -328,25 +430,37 @@ impl Builder<'_> {
                 line,
                 while_true,
                 body,
-            } => Node::While {
-                cond: Box::new(self.node(cond)),
-                line: *line,
-                while_true: *while_true,
-                body: Box::new(self.node(body)),
-            },
-            Expr::ToDo(t) => Node::ToDo(Box::new(ToDoNode {
-                var: self.place(t.var),
-                from: self.node(&t.from),
-                to: self.node(&t.to),
-                by: t.by.as_ref().map(|b| self.node(b)),
-                body: self.node(&t.body),
-                line: t.line,
-            })),
-            Expr::TimesRepeat { count, line, body } => Node::TimesRepeat {
-                count: Box::new(self.node(count)),
-                line: *line,
-                body: Box::new(self.node(body)),
-            },
+            } => {
+                let jit = self.loop_jit();
+                Node::While(Box::new(WhileNode {
+                    cond: self.node(cond),
+                    line: *line,
+                    while_true: *while_true,
+                    body: self.node(body),
+                    jit,
+                }))
+            }
+            Expr::ToDo(t) => {
+                let jit = self.loop_jit();
+                Node::ToDo(Box::new(ToDoNode {
+                    var: self.place(t.var),
+                    from: self.node(&t.from),
+                    to: self.node(&t.to),
+                    by: t.by.as_ref().map(|b| self.node(b)),
+                    body: self.node(&t.body),
+                    line: t.line,
+                    jit,
+                }))
+            }
+            Expr::TimesRepeat { count, line, body } => {
+                let jit = self.loop_jit();
+                Node::TimesRepeat(Box::new(TimesNode {
+                    count: self.node(count),
+                    line: *line,
+                    body: self.node(body),
+                    jit,
+                }))
+            }
             Expr::AndOr {
                 left,
                 line,

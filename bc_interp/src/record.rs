@@ -13,7 +13,8 @@ use lang::runtime::class::Class;
 use lang::runtime::method::Method;
 use lang::runtime::object;
 use lang::runtime::value::Value;
-use lang::tracing::calls::Call;
+use lang::tracing::arith::{self, Binary, Outcome};
+use lang::tracing::calls::{self, Call};
 use lang::tracing::recording::Compare;
 use lang::tracing::{Recording, Shadow};
 
@@ -45,37 +46,11 @@ impl BcEngine {
         };
         let code = self.compiled[method.engine_index.get() as usize - 1];
         let mut loops = code.loops.borrow_mut();
-        let state = loops.at(header as u32);
-        if let Some(key) = side_of {
-            match result {
-                Ok(trace) => {
-                    state.sides.push(trace);
-                    let side = state.sides.len() as u32;
-                    state.exit(key.0, key.1).side = Some(side);
-                }
-                Err(reason) => {
-                    self.u.jit_stats.abort(reason);
-                    let exit = state.exit(key.0, key.1);
-                    exit.aborted(&options, &mut self.u.jit_stats);
-                }
-            }
-            return;
-        }
-        match result {
-            Ok(trace) => {
-                state.trace = Some(trace);
-                state.depth = depth;
-            }
-            // Not the loop's fault: record it again soon.
-            Err(_) if reason == Some(Abort::LoopEnded) => {
-                self.u.jit_stats.abort(Abort::LoopEnded.describe());
-                state.ended(&options, &mut self.u.jit_stats);
-            }
-            Err(reason) => {
-                self.u.jit_stats.abort(reason);
-                state.aborted(&options, &mut self.u.jit_stats);
-            }
-        }
+        let ended = reason == Some(Abort::LoopEnded);
+        let stats = &mut self.u.jit_stats;
+        loops
+            .at(header as u32)
+            .keep(result, ended, (depth, side_of), &options, stats);
     }
 
     /// Abandons a recording because execution left it by an error or an unwind.
@@ -242,24 +217,11 @@ impl BcEngine {
             Op::Send | Op::SuperSend => self.record_send(rec, r, instr, len),
             Op::PushBlock => {
                 let method = Method::from_value(r.code.literals[b]);
-                let Ok(block_code) = self.code_of(method) else {
-                    rec.abort(Abort::Unsupported("a block that does not compile"));
-                    return false;
-                };
-                // The block's home activation may not exist outside the trace: record only
-                // blocks that never look at it (no `^`, no nested block that could).
-                if block_code
-                    .code
-                    .iter()
-                    .any(|i| matches!(i.op, Op::ReturnNonLocal | Op::PushBlock))
-                {
+                if !calls::block_is_recordable(method) {
                     rec.abort(Abort::Unsupported("a block with a non-local return"));
                     return false;
                 }
                 let snapshot = rec.snapshot(pc as u32, len);
-                let class = self.u.core.blocks[method.params.min(2)];
-                let block =
-                    rec.new_object(class, lang::gc::Kind::Block, object::BLOCK_WORDS, snapshot);
                 let code = r.code;
                 let outer = if code.context_size > 0 || code.is_block {
                     rec.read(code.head_slot)
@@ -267,12 +229,7 @@ impl BcEngine {
                     rec.constant(self.u.nil)
                 };
                 let receiver = rec.read(code.self_slot);
-                let method_value = rec.constant(method.as_value());
-                let unused_home = rec.constant(Value::small_int(0));
-                rec.store_field(block, object::BLOCK_METHOD, method_value);
-                rec.store_field(block, object::BLOCK_OUTER, outer);
-                rec.store_field(block, object::BLOCK_RECEIVER, receiver);
-                rec.store_field(block, object::BLOCK_HOME, unused_home);
+                let block = calls::record_block(rec, &self.u, method, (outer, receiver), snapshot);
                 rec.push(block);
             }
             // A return from the loop's own method: a side trace ends there (the interpreter
@@ -293,78 +250,32 @@ impl BcEngine {
                 let v = rec.read(a);
                 rec.leave_frame(v);
             }
-            Op::Add | Op::Subtract | Op::Multiply => {
+            Op::Add
+            | Op::Subtract
+            | Op::Multiply
+            | Op::LessThan
+            | Op::GreaterThan
+            | Op::LessOrEqual
+            | Op::GreaterOrEqual
+            | Op::Equal => {
                 let (left, right) = (concrete(self, 1), concrete(self, 0));
                 let site = &r.code.sites[b];
-                let (op, double_op, f): (IrOp, IrOp, fn(f64, f64) -> f64) = match instr.op {
-                    Op::Add => (IrOp::AddOv, IrOp::AddDouble, |x, y| x + y),
-                    Op::Subtract => (IrOp::SubOv, IrOp::SubDouble, |x, y| x - y),
-                    _ => (IrOp::MulOv, IrOp::MulDouble, |x, y| x * y),
+                let binary = match instr.op {
+                    Op::Add => Binary::Add,
+                    Op::Subtract => Binary::Subtract,
+                    Op::Multiply => Binary::Multiply,
+                    Op::LessThan => Binary::Compare(Compare::Less),
+                    Op::GreaterThan => Binary::Compare(Compare::Greater),
+                    Op::LessOrEqual => Binary::Compare(Compare::LessOrEqual),
+                    Op::GreaterOrEqual => Binary::Compare(Compare::GreaterOrEqual),
+                    _ => Binary::Compare(Compare::Equal),
                 };
-                // What `compute` does: small integers, or two immediate doubles whose result
-                // is one; anything else is a send.
-                if site.int_fast && small_ints_fit(op, left, right) {
-                    let snapshot = rec.snapshot(pc as u32, len);
-                    let right = rec.pop();
-                    let left = rec.pop();
-                    let s = rec.int_arithmetic(op, left, right, snapshot);
-                    rec.push(s);
-                } else if site.double_fast
-                    && both_immediate_doubles(left, right)
-                    && Value::try_immediate_double(f(
-                        left.immediate_double_unchecked(),
-                        right.immediate_double_unchecked(),
-                    ))
-                    .is_some()
+                let fast = (site.int_fast, site.double_fast);
+                let snapshot = |rec: &mut Recording| rec.snapshot(pc as u32, len);
+                if arith::record_binary(rec, binary, (left, right), fast, snapshot) == Outcome::Send
                 {
-                    let snapshot = rec.snapshot(pc as u32, len);
-                    let r_s = rec.pop();
-                    let l_s = rec.pop();
-                    let s = rec.double_arithmetic(double_op, (l_s, r_s), (left, right), snapshot);
-                    rec.push(s);
-                } else if site.int_fast && left.is_small_int() && right.is_small_int()
-                    || site.double_fast && both_immediate_doubles(left, right)
-                {
-                    // An overflow into a big integer, or a double that needs a box.
-                    rec.abort(Abort::Unsupported("a result that needs a box"));
-                    return false;
-                } else {
                     let class = self.u.class_of(left);
-                    self.record_send_at(rec, r.pc, &r.code.sites[b], class, len);
-                }
-            }
-            Op::LessThan | Op::GreaterThan | Op::LessOrEqual | Op::GreaterOrEqual | Op::Equal => {
-                let (left, right) = (concrete(self, 1), concrete(self, 0));
-                let site = &r.code.sites[b];
-                let compare = match instr.op {
-                    Op::LessThan => Compare::Less,
-                    Op::GreaterThan => Compare::Greater,
-                    Op::LessOrEqual => Compare::LessOrEqual,
-                    Op::GreaterOrEqual => Compare::GreaterOrEqual,
-                    _ => Compare::Equal,
-                };
-                if let (Some(x), Some(y), true) =
-                    (left.as_small_int(), right.as_small_int(), site.int_fast)
-                {
-                    let snapshot = rec.snapshot(pc as u32, len);
-                    let right = rec.pop();
-                    let left = rec.pop();
-                    let s = rec.int_compare(compare, left, right, compare.holds(x, y), snapshot);
-                    rec.push(s);
-                } else if site.double_fast && both_immediate_doubles(left, right) {
-                    let (x, y) = (
-                        left.immediate_double_unchecked(),
-                        right.immediate_double_unchecked(),
-                    );
-                    let snapshot = rec.snapshot(pc as u32, len);
-                    let r_s = rec.pop();
-                    let l_s = rec.pop();
-                    let holds = compare.holds(x, y);
-                    let s = rec.double_compare(compare, (l_s, r_s), (left, right), holds, snapshot);
-                    rec.push(s);
-                } else {
-                    let class = self.u.class_of(left);
-                    self.record_send_at(rec, r.pc, &r.code.sites[b], class, len);
+                    self.record_send_at(rec, r.pc, site, class, len);
                 }
             }
             Op::JumpIfTrue | Op::JumpIfFalse => {
@@ -575,26 +486,11 @@ impl BcEngine {
             rec.abort(Abort::Unsupported("a method that does not compile"));
             return;
         };
-        let context = (code.context_size > 0).then(|| {
-            let outer = if code.is_block {
-                let block = rec.peek(nargs);
-                rec.load_field(block, object::BLOCK_OUTER)
-            } else {
-                rec.constant(self.u.nil)
-            };
-            let class = self.u.core.object;
-            let kind = lang::gc::Kind::Context;
-            let context = rec.new_object(class, kind, code.context_size, snapshot);
-            rec.store_field(context, object::CONTEXT_OUTER, outer);
-            // Captured arguments start in the context (other slots start nil, as it is).
-            for &(slot, index) in &code.captured_params {
-                if let Some(from_top) = nargs.checked_sub(slot as usize) {
-                    let value = rec.peek(from_top);
-                    rec.store_field(context, index as usize, value);
-                }
-            }
-            context
-        });
+        let Some(hir) = method.code() else {
+            rec.abort(Abort::Unsupported("a method without code"));
+            return;
+        };
+        let context = calls::record_context(rec, &self.u, hir, nargs, snapshot);
         rec.enter_frame(method, nargs, code.frame_slots, pc as u32);
         if code.is_block {
             let block = rec.read(0);
@@ -626,10 +522,6 @@ fn code_loops_trace_depth(code: &BcMethod, header: usize) -> Option<usize> {
     let loops = code.loops.borrow();
     let state = loops.get(header as u32)?;
     state.trace.as_ref().map(|_| state.depth)
-}
-
-fn both_immediate_doubles(left: Value, right: Value) -> bool {
-    left.is_immediate_double() && right.is_immediate_double()
 }
 
 /// Whether `op` on two values gives a small integer from two small integers (what a trace

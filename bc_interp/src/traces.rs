@@ -55,6 +55,7 @@ impl BcEngine {
                     &self.u,
                     code.method,
                     (header as u32, loop_end(code, header) as u32),
+                    vec![header as u32],
                     fp,
                     depth,
                 ));
@@ -184,6 +185,7 @@ impl BcEngine {
                 &self.u,
                 code.method,
                 (header as u32, loop_end(code, header) as u32),
+                vec![header as u32],
                 fp,
                 depth,
                 recorded_frames,

@@ -198,9 +198,9 @@ impl AllocShape {
     /// `None` if the class word or the field count does not fit.
     pub fn encode(self) -> Option<i64> {
         let fits = self.class_word < (1 << 48) && self.kind < 16 && self.fields <= Self::MAX_FIELDS;
-        fits.then(|| {
-            (self.class_word | (self.kind as u64) << 48 | (self.fields as u64) << 52) as i64
-        })
+        fits.then_some(
+            (self.class_word | (self.kind as u64) << 48 | (self.fields as u64) << 52) as i64,
+        )
     }
 
     pub fn decode(imm: i64) -> AllocShape {

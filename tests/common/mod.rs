@@ -29,6 +29,23 @@ pub const CONFIGURATIONS: &[&[&str]] = &[
         "1",
         "--gc-stress",
     ],
+    &["--engine", "ast", "--jit", "--jit-threshold", "1"],
+    &[
+        "--engine",
+        "ast",
+        "--jit",
+        "--jit-threshold",
+        "1",
+        "--jit-stress-guards",
+    ],
+    &[
+        "--engine",
+        "ast",
+        "--jit",
+        "--jit-threshold",
+        "1",
+        "--gc-stress",
+    ],
 ];
 
 pub fn repo() -> PathBuf {

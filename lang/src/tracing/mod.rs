@@ -8,6 +8,7 @@
 //! counts `--jit-summary` prints. Must never: know an engine's code positions beyond the
 //! opaque numbers it is given, or run machine code without `jit::backend`'s safe entry.
 
+pub mod arith;
 pub mod calls;
 pub mod primitives;
 pub mod recording;
@@ -170,6 +171,43 @@ impl ExitState {
 }
 
 impl LoopState {
+    /// Keeps what a recording of this loop came to, `depth` positions at its header: its
+    /// trace, or the side trace of exit `side_of` (trace number, snapshot); or the reason it
+    /// failed, counted against the loop or the exit (`ended`: the recording ended with the
+    /// loop, which is not held against it).
+    pub fn keep(
+        &mut self,
+        outcome: Result<Rc<jit::backend::CompiledTrace>, String>,
+        ended: bool,
+        (depth, side_of): (usize, Option<(u32, u32)>),
+        options: &JitOptions,
+        stats: &mut JitStats,
+    ) {
+        match (outcome, side_of) {
+            (Ok(trace), Some((number, snapshot))) => {
+                self.sides.push(trace);
+                let side = self.sides.len() as u32;
+                self.exit(number, snapshot).side = Some(side);
+            }
+            (Err(reason), Some((number, snapshot))) => {
+                stats.abort(reason);
+                self.exit(number, snapshot).aborted(options, stats);
+            }
+            (Ok(trace), None) => {
+                self.trace = Some(trace);
+                self.depth = depth;
+            }
+            (Err(reason), None) if ended => {
+                stats.abort(reason);
+                self.ended(options, stats);
+            }
+            (Err(reason), None) => {
+                stats.abort(reason);
+                self.aborted(options, stats);
+            }
+        }
+    }
+
     /// Counts a back edge; answers whether to record the loop now.
     pub fn hot(&mut self, options: &JitOptions) -> bool {
         if self.blacklisted || self.trace.is_some() {

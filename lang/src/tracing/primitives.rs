@@ -219,9 +219,7 @@ pub fn record(
                 return stop(rec, index);
             }
             let s = shadow(rec, 0);
-            let Some(d) = rec.to_double(s, args[0], snapshot) else {
-                return None;
-            };
+            let d = rec.to_double(s, args[0], snapshot)?;
             let i = rec.recorder.emit_exit(Op::DoubleToInt, &[d], 0, snapshot);
             Shadow::Value(rec.recorder.emit(Op::BoxInt, &[i], 0))
         }

@@ -82,8 +82,11 @@ pub const MAX_INLINED_FRAMES: usize = 16;
 pub struct Recording {
     pub recorder: Recorder,
     pub method: &'static Method,
-    /// The engine's position of the loop header.
+    /// The engine's number of the loop header (its key in the method's `Loops`).
     pub header: u32,
+    /// The snapshot position that resumes the loop frame at the header (the bytecode
+    /// engine: `[header]`; the AST engine: the loop node's header state).
+    pub header_position: Vec<u32>,
     /// The engine's position of the loop's back edge (the body lies between the two).
     pub end: u32,
     /// The engine's own anchor of the loop frame (the bytecode engine: its frame pointer).
@@ -112,11 +115,13 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Starts recording the loop at `header` of `method`, whose frame has `depth` positions.
+    /// Starts recording the loop at `header` of `method` (resumed at `header_position`),
+    /// whose frame has `depth` positions.
     pub fn new(
         u: &Universe,
         method: &'static Method,
         header_and_end: (u32, u32),
+        header_position: Vec<u32>,
         origin: usize,
         depth: usize,
     ) -> Recording {
@@ -126,11 +131,12 @@ impl Recording {
             call_position: 0,
         }];
         let mut rec = Recording::fresh(u, method, header_and_end, origin, depth, frames, depth);
+        rec.header_position = header_position;
         let slots: Vec<ValueId> = (0..depth).map(|k| rec.recorder.input(k as u32)).collect();
         rec.loop_snapshot = Some(rec.recorder.snapshot(Snapshot {
             frames: vec![SnapshotFrame {
                 method: method.as_value().raw(),
-                position: vec![rec.header],
+                position: rec.header_position.clone(),
                 slots,
             }],
         }));
@@ -147,6 +153,7 @@ impl Recording {
         u: &Universe,
         method: &'static Method,
         header_and_end: (u32, u32),
+        header_position: Vec<u32>,
         origin: usize,
         depth: usize,
         frames: Vec<RecordedFrame>,
@@ -154,6 +161,7 @@ impl Recording {
         side_of: (u32, u32),
     ) -> Recording {
         let mut rec = Recording::fresh(u, method, header_and_end, origin, depth, frames, len);
+        rec.header_position = header_position;
         rec.side_of = Some(side_of);
         rec
     }
@@ -172,6 +180,7 @@ impl Recording {
             recorder: Recorder::new(u.options.jit.max_trace),
             method,
             header,
+            header_position: vec![header],
             end,
             origin,
             depth,
@@ -236,6 +245,19 @@ impl Recording {
                 self.abort(Abort::Unsupported("a position outside the recorded frames"));
                 Shadow::Entry
             }
+        }
+    }
+
+    /// The shadow of position `k`, counted from the loop frame's first slot.
+    pub fn read_position(&mut self, k: usize) -> Shadow {
+        self.read_at(k)
+    }
+
+    /// Sets the shadow of position `k`, counted from the loop frame's first slot.
+    pub fn write_position(&mut self, k: usize, s: Shadow) {
+        match self.shadow.get_mut(k) {
+            Some(slot) => *slot = s,
+            None => self.abort(Abort::Unsupported("a position outside the recorded frames")),
         }
     }
 
@@ -336,9 +358,23 @@ impl Recording {
     /// only the first `len` positions count (the rest are operands the resumed instruction
     /// has not pushed).
     pub fn snapshot(&mut self, position: u32, len: usize) -> SnapshotId {
+        let positions: Vec<Vec<u32>> = (0..self.frames.len())
+            .map(|f| match self.frames.get(f + 1) {
+                Some(_) => vec![self.frames[f].call_position],
+                None => vec![position],
+            })
+            .collect();
+        self.snapshot_at(positions, len)
+    }
+
+    /// A snapshot of every activation as it is now, each at its position in `positions`
+    /// (one per activation, the loop's first: for the innermost where to resume, for the
+    /// others the send that called the next); only the first `len` positions count.
+    pub fn snapshot_at(&mut self, mut positions: Vec<Vec<u32>>, len: usize) -> SnapshotId {
+        debug_assert_eq!(positions.len(), self.frames.len());
         let len = len.min(self.shadow.len());
         let mut frames = Vec::with_capacity(self.frames.len());
-        for f in 0..self.frames.len() {
+        for (f, position) in positions.iter_mut().enumerate() {
             let frame = self.frames[f];
             let innermost = f + 1 == self.frames.len();
             let end = if innermost {
@@ -353,11 +389,7 @@ impl Recording {
             }
             frames.push(SnapshotFrame {
                 method: frame.method.as_value().raw(),
-                position: vec![if innermost {
-                    position
-                } else {
-                    frame.call_position
-                }],
+                position: std::mem::take(position),
                 slots,
             });
         }
@@ -778,7 +810,7 @@ impl Recording {
         }
         if self.side_of.is_some() {
             // A side trace ends where its loop's trace begins: the loop frame at the header.
-            let at_header = self.snapshot(self.header, self.depth);
+            let at_header = self.snapshot_at(vec![self.header_position.clone()], self.depth);
             self.recorder.emit_exit(Op::Exit, &[], 0, at_header);
             let recorded = self.recorder.len();
             let trace = self
