@@ -30,22 +30,30 @@ fn side_traces(stderr: &str) -> u64 {
         .unwrap_or_else(|| panic!("no side trace count in:\n{stderr}"))
 }
 
+/// Runs `program` on `engine` with the JIT and its summary.
+fn with_jit_summary(engine: &str, program: &str) -> common::Run {
+    som(&["--engine", engine, "--jit", "--jit-summary", program])
+}
+
 #[test]
 fn integer_loops_are_compiled_and_run_as_traces() {
-    let run = som(&["--jit", "--jit-summary", "tests/programs/JitIntLoops.som"]);
-    assert_eq!(run.status, 0, "{}", run.stderr);
-    // Six loops, every one compiled (the last two contain conditionals: the branch that
-    // flips halfway becomes a side trace).
-    let compiled = summary_number(&run.stderr, "traces compiled");
-    let sides = side_traces(&run.stderr);
-    assert_eq!(compiled - sides, 6, "{}", run.stderr);
-    assert!(sides >= 1, "{}", run.stderr);
-    assert!(
-        summary_number(&run.stderr, "trace entries") >= 6,
-        "{}",
-        run.stderr
-    );
-    assert!(summary_number(&run.stderr, "guards") > 0, "{}", run.stderr);
+    for engine in ["bc", "ast"] {
+        let run = with_jit_summary(engine, "tests/programs/JitIntLoops.som");
+        assert_eq!(run.status, 0, "{engine}: {}", run.stderr);
+        // Six loops, every one compiled (the last two contain conditionals: the branch that
+        // flips halfway becomes a side trace).
+        let compiled = summary_number(&run.stderr, "traces compiled");
+        let sides = side_traces(&run.stderr);
+        assert_eq!(compiled - sides, 6, "{engine}: {}", run.stderr);
+        assert!(sides >= 1, "{engine}: {}", run.stderr);
+        let entries = summary_number(&run.stderr, "trace entries");
+        assert!(entries >= 6, "{engine}: {}", run.stderr);
+        assert!(
+            summary_number(&run.stderr, "guards") > 0,
+            "{engine}: {}",
+            run.stderr
+        );
+    }
 }
 
 #[test]
@@ -89,13 +97,7 @@ fn guards_fail_inside_inlined_methods_and_blocks() {
     // depth (the program's output, checked in every configuration by `programs.rs`, shows
     // that the interpreter went on correctly in the rebuilt activations) — in both engines.
     for engine in ["bc", "ast"] {
-        let run = som(&[
-            "--engine",
-            engine,
-            "--jit",
-            "--jit-summary",
-            "tests/programs/JitInlining.som",
-        ]);
+        let run = with_jit_summary(engine, "tests/programs/JitInlining.som");
         assert_eq!(run.status, 0, "{engine}: {}", run.stderr);
         assert_eq!(
             summary_number(&run.stderr, "traces compiled"),

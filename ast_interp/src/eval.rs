@@ -375,14 +375,11 @@ impl AstEngine {
         completed: Option<Value>,
     ) -> Result<Value> {
         match path {
-            [] => Ok(completed.unwrap_or_else(|| self.u.stack.pop().expect("a value"))),
+            [] => Ok(self.completed::<M>(completed)),
             [EVALUATE] => M::eval(self, node, fp),
             [AT_HEADER] => self.continue_after::<M>(node, fp, AT_HEADER, self.u.nil),
             [c] => {
-                let v = completed.unwrap_or_else(|| self.u.stack.pop().expect("a value"));
-                if M::RECORDING {
-                    self.rec_pop_last();
-                }
+                let v = self.completed::<M>(completed);
                 self.continue_after::<M>(node, fp, *c, v)
             }
             [c, rest @ ..] => {
@@ -399,6 +396,15 @@ impl AstEngine {
                 self.continue_after::<M>(node, fp, *c, v?)
             }
         }
+    }
+
+    /// The value a resumed child answered: `completed`, or the one on top of the stack. (In
+    /// recording mode its shadow is on top of the recording's stack either way.)
+    fn completed<M: Mode>(&mut self, completed: Option<Value>) -> Value {
+        if M::RECORDING {
+            self.rec_pop_last();
+        }
+        completed.unwrap_or_else(|| self.u.stack.pop().expect("a value"))
     }
 
     /// A send once child `c` (0: the receiver, k: argument k) answered `v`.

@@ -114,7 +114,15 @@ impl Engine for AstEngine {
         let nil = self.u.nil;
         self.u.stack.resize(base + code.frame_slots, nil);
         let result = match self.make_context(code, base) {
-            Ok(()) if self.recording.is_some() => self.eval_recording(&code.body, base),
+            // Once a recording has stopped, new activations run plainly.
+            Ok(())
+                if self
+                    .recording
+                    .as_ref()
+                    .is_some_and(|r| r.rec.aborted().is_none()) =>
+            {
+                self.eval_recording(&code.body, base)
+            }
             Ok(()) => self.eval(&code.body, base),
             Err(e) => Err(e),
         };

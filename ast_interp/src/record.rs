@@ -404,6 +404,31 @@ impl AstEngine {
         r.last = r.rec.pop();
     }
 
+    /// A side recording resumes rebuilt activation `k` (0: the loop's) from its root: the
+    /// ones inside it are over.
+    pub(crate) fn rec_resume_frame(&mut self, k: usize) {
+        if let Some(r) = self.recording.as_deref_mut() {
+            r.paths.truncate(k + 1);
+            if let Some(path) = r.paths.get_mut(k) {
+                path.clear();
+            }
+        }
+    }
+
+    /// A rebuilt inlined activation answered the last value (`ok`), or unwound.
+    pub(crate) fn rec_frame_resumed(&mut self, ok: bool) {
+        let Some(r) = self.live() else {
+            return;
+        };
+        if !ok {
+            r.rec.abort(Abort::LeftLoop);
+            return;
+        }
+        r.paths.pop();
+        let result = r.last;
+        r.rec.leave_frame(result);
+    }
+
     /// A method's `^`: from an inlined activation it answers the last value; from the
     /// loop's own method it leaves the loop.
     pub(crate) fn rec_return(&mut self) {

@@ -10,12 +10,12 @@
 
 use std::rc::Rc;
 
-use jit::backend::CompiledTrace;
+use jit::backend::{CompiledTrace, ExitFrame};
 use jit::recorder::Abort;
 use lang::runtime::engine::{Result, Unwind};
 use lang::runtime::method::Method;
 use lang::runtime::value::Value;
-use lang::tracing::Recording;
+use lang::tracing::{self, RecordedFrame, Recording};
 
 use crate::eval::{code_of, LoopAt, Mode, Plain, Recorded};
 use crate::node::{LoopJit, Node, AT_HEADER};
@@ -75,7 +75,7 @@ impl AstEngine {
             }
         };
         drop(state);
-        self.run_trace(node, fp, trace)
+        self.run_trace(node, jit, fp, trace)
     }
 
     /// Records one iteration of the loop: evaluates it in recording mode, which comes back
@@ -173,23 +173,54 @@ impl AstEngine {
             .keep(result, ended, (depth, side_of), &options, stats);
     }
 
-    /// Runs the loop's trace on the frame at `fp` until it leaves, and resumes where it
-    /// left: answers where the loop goes on.
-    fn run_trace(&mut self, node: &Node, fp: usize, trace: Rc<CompiledTrace>) -> Result<Header> {
+    /// Runs the loop's trace on the frame at `fp`, and the side traces its exits lead to,
+    /// until an exit without one; resumes where that exit left (a hot exit: recording a side
+    /// trace from there). Answers where the loop goes on.
+    fn run_trace(
+        &mut self,
+        node: &Node,
+        jit: &LoopJit,
+        fp: usize,
+        root: Rc<CompiledTrace>,
+    ) -> Result<Header> {
         let mut slots = std::mem::take(&mut self.trace_slots);
         let mut exit_values = std::mem::take(&mut self.trace_exit_values);
         slots.clear();
         slots.extend((fp..self.u.stack.len()).map(|i| self.u.stack[i].raw()));
-        self.u.jit_stats.entries += 1;
-        // Under --jit-stress-guards, leave at the 1st, 2nd, … 7th guard in turn.
-        let countdown = 1 + self.u.jit_stats.entries % 7;
-        let exit = trace.run(
-            &mut slots,
-            &mut exit_values,
-            countdown,
-            &mut self.u.heap.for_trace(),
-        );
-        self.u.jit_stats.exits += 1;
+        let options = self.u.options.jit;
+        let (mut number, mut trace) = (0u32, root.clone());
+        let (exit, record_side) = loop {
+            let (chain, exit) = tracing::run(&mut self.u, &trace, &mut slots, &mut exit_values);
+            let mut state = jit.state.borrow_mut();
+            if chain.trace != trace.entry_address() {
+                // Linked traces ran on: another one of this loop's left.
+                let found = state.find(chain.trace);
+                (number, trace) = found.expect("traces link only to traces of their loop");
+            }
+            if Some(exit.snapshot) == trace.closing_exit() {
+                // A side trace ended at the header: the loop's trace takes over, unless a
+                // collection is due (the interpreter then runs an iteration, and collects).
+                if self.u.heap.wants_collection() {
+                    break (exit, None);
+                }
+                trace.link(exit.snapshot, &root);
+                std::mem::swap(&mut slots, &mut exit_values);
+                (number, trace) = (0, root.clone());
+                continue;
+            }
+            if let Some(side) = state.side_trace_at((number, &trace), exit.snapshot) {
+                std::mem::swap(&mut slots, &mut exit_values);
+                (number, trace) = side;
+                continue;
+            }
+            // Back to the interpreter. An exit where the loop ends is not worth a side trace.
+            let depth = state.depth;
+            let frames = trace.exit_frames(exit.snapshot);
+            let ends_loop = frames.len() == 1 && frames[0].position == [AT_HEADER];
+            let exit_state = state.exit(number, exit.snapshot);
+            let hot = !ends_loop && !self.in_recorded_code && exit_state.hot(&options);
+            break (exit, hot.then_some(((number, exit.snapshot), depth)));
+        };
         // The exit values are each activation's positions, the loop frame's first.
         self.u.stack.truncate(fp);
         let frames = trace.exit_frames(exit.snapshot);
@@ -218,15 +249,38 @@ impl AstEngine {
         if frames.len() > 1 {
             self.u.jit_stats.inlined_exits += 1;
         }
-        // Inlined activations, innermost first: each answers the send of the one around it.
+        let frames = frames.to_vec();
+        self.trace_slots = slots;
+        self.trace_exit_values = exit_values;
+        match record_side {
+            Some((side_of, depth)) => {
+                self.record_side(node, jit, fp, (&frames, &bases), side_of, depth)
+            }
+            None => self.resume_exit::<Plain>(node, fp, &frames, &bases),
+        }
+    }
+
+    /// Goes on from an exit whose activations (`frames`, at `bases` on the stack) were
+    /// rebuilt: the inlined ones, innermost first, each answering the send of the one around
+    /// it, then the loop's, whose path starts at the loop node.
+    fn resume_exit<M: Mode>(
+        &mut self,
+        node: &Node,
+        fp: usize,
+        frames: &[ExitFrame],
+        bases: &[usize],
+    ) -> Result<Header> {
         let mut completed: Result<Option<Value>> = Ok(None);
         for k in (1..frames.len()).rev() {
             let method = Method::from_value(Value::from_raw(frames[k].method));
             let code = code_of(self, method);
             let id = self.u.frames.last().expect("a rebuilt activation").id;
+            if M::RECORDING {
+                self.rec_resume_frame(k);
+            }
             let result = match completed {
                 Ok(value) => {
-                    self.resume_path::<Plain>(&code.body, bases[k], &frames[k].position, value)
+                    self.resume_path::<M>(&code.body, bases[k], &frames[k].position, value)
                 }
                 Err(e) => Err(e),
             };
@@ -237,13 +291,24 @@ impl AstEngine {
                 Err(Unwind::NonLocalReturn { home, value }) if home == id => Ok(Some(value)),
                 Err(e) => Err(e),
             };
+            if M::RECORDING {
+                self.rec_frame_resumed(completed.is_ok());
+            }
         }
-        let position = frames[0].position.clone();
-        self.trace_slots = slots;
-        self.trace_exit_values = exit_values;
         let completed = completed?;
-        // The loop's frame: its path starts at the loop node.
-        let at = match position.as_slice() {
+        if M::RECORDING {
+            self.rec_resume_frame(0);
+            // The loop goes on in recording mode until its header, where the side trace ends.
+            let result = match frames[0].position.as_slice() {
+                [AT_HEADER] => self.loop_at::<Recorded>(node, fp, LoopAt::Test),
+                path => self.resume_path::<Recorded>(node, fp, path, completed),
+            };
+            return result.map(|v| match std::mem::take(&mut self.back_at_header) {
+                true => Header::Continue(LoopAt::Header),
+                false => Header::Done(v),
+            });
+        }
+        let at = match frames[0].position.as_slice() {
             // Tested again here, not by the trace that just left there.
             [AT_HEADER] => LoopAt::Test,
             [c] => {
@@ -261,4 +326,59 @@ impl AstEngine {
         };
         Ok(Header::Continue(at))
     }
+
+    /// Records a side trace from the exit `side_of` (trace number, snapshot) of the loop,
+    /// whose activations were rebuilt: resumes there in recording mode, up to the header.
+    fn record_side(
+        &mut self,
+        node: &Node,
+        jit: &LoopJit,
+        fp: usize,
+        (frames, bases): (&[ExitFrame], &[usize]),
+        side_of: (u32, u32),
+        depth: usize,
+    ) -> Result<Header> {
+        let recorded_frames = frames
+            .iter()
+            .zip(bases)
+            .map(|(f, base)| RecordedFrame {
+                method: Method::from_value(Value::from_raw(f.method)),
+                base: base - fp,
+                call_position: 0,
+            })
+            .collect();
+        let method = recorded_frames_method(frames);
+        let len = self.u.stack.len() - fp;
+        let rec = Recording::side(
+            &self.u,
+            method,
+            (jit.number, 0),
+            vec![AT_HEADER],
+            fp,
+            depth,
+            recorded_frames,
+            len,
+            side_of,
+        );
+        let mut recording = AstRecording::new(rec, node);
+        recording.fresh = false;
+        recording.paths = frames.iter().map(|f| f.position.clone()).collect();
+        self.recording = Some(Box::new(recording));
+        self.u.jit_stats.recordings += 1;
+        self.in_recorded_code = true;
+        self.back_at_header = false;
+        let result = self.resume_exit::<Recorded>(node, fp, frames, bases);
+        self.in_recorded_code = false;
+        self.back_at_header = false;
+        if let Some(recording) = self.recording.take() {
+            let reason = recording.rec.aborted().unwrap_or(Abort::LeftLoop);
+            self.end_recording(jit, recording, Some(reason));
+        }
+        result
+    }
+}
+
+/// The method of an exit's loop activation.
+fn recorded_frames_method(frames: &[ExitFrame]) -> &'static Method {
+    Method::from_value(Value::from_raw(frames[0].method))
 }

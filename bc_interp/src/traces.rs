@@ -13,7 +13,7 @@ use jit::backend::CompiledTrace;
 use lang::runtime::engine::Result;
 use lang::runtime::method::Method;
 use lang::runtime::value::Value;
-use lang::tracing::{RecordedFrame, Recording};
+use lang::tracing::{self, RecordedFrame, Recording};
 
 use crate::bytecode::Op;
 use crate::handlers::Flow;
@@ -87,16 +87,7 @@ impl BcEngine {
         let (mut header, mut number, mut trace) = (header, 0u32, root);
         let options = self.u.options.jit;
         let (exit, record_side) = loop {
-            self.u.jit_stats.entries += 1;
-            // Under --jit-stress-guards, leave at the 1st, 2nd, … 7th guard in turn.
-            let countdown = 1 + self.u.jit_stats.entries % 7;
-            let (chain, exit) = trace.run_linked(
-                &mut slots,
-                &mut exit_values,
-                countdown,
-                &mut self.u.heap.for_trace(),
-            );
-            self.u.jit_stats.exits += 1;
+            let (chain, exit) = tracing::run(&mut self.u, &trace, &mut slots, &mut exit_values);
             let mut loops = code.loops.borrow_mut();
             if chain.trace != trace.entry_address() {
                 // Linked traces ran on: another one of this method's left.
@@ -130,20 +121,14 @@ impl BcEngine {
                 }
             }
             let state = loops.at(header as u32);
-            let key = (number, exit.snapshot);
-            let exit_state = state.exit(number, exit.snapshot);
-            match exit_state.side {
-                Some(side) => {
-                    let side_trace = state.sides[side as usize - 1].clone();
-                    trace.link(exit.snapshot, &side_trace);
-                    std::mem::swap(&mut slots, &mut exit_values);
-                    (number, trace) = (side, side_trace);
-                }
-                None => {
-                    let hot = exit_state.hot(&options);
-                    break (exit, hot.then_some(Some((key, state.depth))));
-                }
+            if let Some(side) = state.side_trace_at((number, &trace), exit.snapshot) {
+                std::mem::swap(&mut slots, &mut exit_values);
+                (number, trace) = side;
+                continue;
             }
+            let key = (number, exit.snapshot);
+            let hot = state.exit(number, exit.snapshot).hot(&options);
+            break (exit, hot.then_some(Some((key, state.depth))));
         };
         // The exit values are each activation's positions (slots, then operands), the loop
         // frame's first; each inlined one is rebuilt on top of its caller, which resumes

@@ -19,6 +19,22 @@ use std::rc::Rc;
 pub use recording::{RecordedFrame, Recording, Shadow};
 pub use stats::JitStats;
 
+/// Runs `trace` on `slots` (following links into other traces) until it leaves, counting
+/// the entry and the exit; under `--jit-stress-guards` it leaves at the 1st, 2nd, … 7th guard
+/// in turn.
+pub fn run(
+    u: &mut crate::runtime::universe::Universe,
+    trace: &jit::backend::CompiledTrace,
+    slots: &mut Vec<u64>,
+    exit_values: &mut Vec<u64>,
+) -> (jit::backend::ChainExit, jit::backend::Exit) {
+    u.jit_stats.entries += 1;
+    let countdown = 1 + u.jit_stats.entries % 7;
+    let left = trace.run_linked(slots, exit_values, countdown, &mut u.heap.for_trace());
+    u.jit_stats.exits += 1;
+    left
+}
+
 /// The object layout the JIT's code relies on (see `gc::header`).
 pub fn layout(nil: crate::runtime::value::Value) -> jit::backend::Layout {
     jit::backend::Layout {
@@ -99,15 +115,10 @@ impl Loops {
     /// The trace whose entry is at `entry`: its loop's header, its number (0: the loop's
     /// own, k: side trace k) and the trace.
     pub fn find(&self, entry: u64) -> Option<(usize, u32, Rc<jit::backend::CompiledTrace>)> {
-        for (header, state) in &self.0 {
-            let traces = state.trace.iter().chain(&state.sides);
-            for (number, trace) in traces.enumerate() {
-                if trace.entry_address() == entry {
-                    return Some((*header as usize, number as u32, trace.clone()));
-                }
-            }
-        }
-        None
+        self.0.iter().find_map(|(header, state)| {
+            let (number, trace) = state.find(entry)?;
+            Some((*header as usize, number, trace))
+        })
     }
 
     /// The state of the loop at `header`, if it was ever counted.
@@ -117,6 +128,27 @@ impl Loops {
 }
 
 impl LoopState {
+    /// The trace of this loop whose entry is at `entry`: its number and the trace.
+    pub fn find(&self, entry: u64) -> Option<(u32, Rc<jit::backend::CompiledTrace>)> {
+        let traces = self.trace.iter().chain(&self.sides);
+        let mut numbered = traces.enumerate();
+        let (number, trace) = numbered.find(|(_, t)| t.entry_address() == entry)?;
+        Some((number as u32, trace.clone()))
+    }
+
+    /// The side trace exit `snapshot` of trace `number` (`trace`) leads to, if it has one:
+    /// its number and the trace, linked to the exit (the machine code jumps there next).
+    pub fn side_trace_at(
+        &mut self,
+        (number, trace): (u32, &jit::backend::CompiledTrace),
+        snapshot: u32,
+    ) -> Option<(u32, Rc<jit::backend::CompiledTrace>)> {
+        let side = self.exit(number, snapshot).side?;
+        let side_trace = self.sides[side as usize - 1].clone();
+        trace.link(snapshot, &side_trace);
+        Some((side, side_trace))
+    }
+
     /// The state of exit `snapshot` of trace `trace` (0: the loop's, k: side trace k).
     pub fn exit(&mut self, trace: u32, snapshot: u32) -> &mut ExitState {
         let (t, s) = (trace as usize, snapshot as usize);
