@@ -311,8 +311,9 @@ impl AstEngine {
     }
 
     /// Goes on with `node` after its child `c` answered `v` (`AT_HEADER`: a loop node at
-    /// its header). Every compound node can go on from every child: this is how an exit from
-    /// compiled code resumes in the middle of an expression.
+    /// its header, where compiled code left: it tests without entering compiled code again).
+    /// Every compound node can go on from every child: this is how an exit from compiled code
+    /// resumes in the middle of an expression.
     pub(crate) fn continue_after<M: Mode>(
         &mut self,
         node: &Node,
@@ -349,7 +350,7 @@ impl AstEngine {
             Node::If(i) => self.if_after::<M>(i, fp, c, v),
             Node::While(w) => {
                 let at = match c {
-                    AT_HEADER => LoopAt::Header,
+                    AT_HEADER => LoopAt::Test,
                     c => LoopAt::After(c, v),
                 };
                 self.while_at::<M>(node, w, fp, at)
@@ -722,7 +723,7 @@ impl AstEngine {
         if c > 2 {
             let base = self.u.stack.len() - 4;
             let at = match c {
-                AT_HEADER => LoopAt::Header,
+                AT_HEADER => LoopAt::Test,
                 c => LoopAt::After(c, v),
             };
             return self.counting_at::<M>(node, t, fp, base, at);
@@ -877,7 +878,7 @@ impl AstEngine {
         if c != 0 {
             let base = self.u.stack.len() - 2;
             let at = match c {
-                AT_HEADER => LoopAt::Header,
+                AT_HEADER => LoopAt::Test,
                 c => LoopAt::After(c, v),
             };
             return self.times_at::<M>(node, t, fp, base, at);

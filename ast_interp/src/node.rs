@@ -10,7 +10,7 @@
 //! node resumable at a child position: the values of the children already evaluated are on
 //! the stack (DESIGN.md contract 4).
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 
 use lang::compile::hir::{self, Code, Expr, Test, Var};
 use lang::runtime::class::Class;
@@ -191,7 +191,24 @@ pub struct IfNode {
 /// and its hotness, trace and side traces.
 pub struct LoopJit {
     pub number: u32,
+    /// The loop node's path from the method's body (snapshot positions are paths from
+    /// there), set once the tree is built.
+    pub path: OnceCell<Box<[u32]>>,
     pub state: RefCell<LoopState>,
+}
+
+impl LoopJit {
+    /// The loop node's path from the method's body.
+    pub fn path(&self) -> &[u32] {
+        self.path.get().expect("set when the tree was built")
+    }
+
+    /// The snapshot position of the loop at its header.
+    pub fn header_position(&self) -> Vec<u32> {
+        let mut position = self.path().to_vec();
+        position.push(AT_HEADER);
+        position
+    }
 }
 
 pub struct WhileNode {
@@ -229,6 +246,36 @@ pub const AT_HEADER: u32 = u32::MAX;
 pub const EVALUATE: u32 = u32::MAX - 1;
 
 impl Node {
+    /// One more than the largest child number this node may have.
+    pub fn child_count(&self) -> u32 {
+        match self {
+            Node::Write(..) | Node::Return(_) | Node::NonLocalReturn(..) => 1,
+            Node::WriteField { .. } => 1,
+            Node::Send(s) => 1 + s.args.len() as u32,
+            Node::SuperSend(s) => 1 + s.args.len() as u32,
+            Node::Arith(_) | Node::While(_) | Node::TimesRepeat(_) | Node::AndOr { .. } => 2,
+            Node::Seq(items) => items.len() as u32,
+            Node::If(_) => 3,
+            Node::ToDo(_) => 4,
+            Node::Const(_)
+            | Node::SelfRef { .. }
+            | Node::Read(_)
+            | Node::ReadField { .. }
+            | Node::Global(_)
+            | Node::Block { .. } => 0,
+        }
+    }
+
+    /// A loop node's JIT state.
+    pub fn loop_jit(&self) -> Option<&LoopJit> {
+        match self {
+            Node::While(w) => Some(&w.jit),
+            Node::ToDo(t) => Some(&t.jit),
+            Node::TimesRepeat(t) => Some(&t.jit),
+            _ => None,
+        }
+    }
+
     /// Child `c` of this node, in evaluation order: the receiver (0) and arguments of a send
     /// (a super send's receiver, 0, is implicit), the operands of arithmetic, the value of a
     /// write or return, the items of a sequence, an `if`'s value (0), then-branch (1) and
@@ -294,6 +341,8 @@ impl Node {
 /// A method or block body, ready to run.
 pub struct AstMethod {
     pub method: &'static Method,
+    /// The paths of its loop nodes.
+    pub loops: Box<[Box<[u32]>]>,
     pub frame_slots: usize,
     pub params: usize,
     pub context_size: usize,
@@ -335,7 +384,11 @@ impl AstMethod {
             holder,
             loops: 0,
         };
+        let body = b.node(&code.body);
+        let mut loops = Vec::new();
+        number_loops(&body, &mut Vec::new(), &mut loops);
         AstMethod {
+            loops: loops.into_boxed_slice(),
             method,
             frame_slots: code.frame_slots(),
             params: code.params as usize,
@@ -344,7 +397,32 @@ impl AstMethod {
             captured_params: code.captured_params.clone().into_boxed_slice(),
             is_block: code.is_block,
             line: code.line,
-            body: b.node(&code.body),
+            body,
+        }
+    }
+
+    /// The node at `path` from the body (a prefix of a snapshot position).
+    pub fn node_at(&self, path: &[u32]) -> Option<&Node> {
+        path.iter().try_fold(&self.body, |node, &c| node.child(c))
+    }
+
+    /// The JIT state of the loop node at `path`.
+    pub fn loop_at(&self, path: &[u32]) -> Option<&LoopJit> {
+        self.node_at(path)?.loop_jit()
+    }
+}
+
+/// Sets the path of every loop node under `node` (at `path`), and lists them.
+fn number_loops(node: &Node, path: &mut Vec<u32>, loops: &mut Vec<Box<[u32]>>) {
+    if let Some(jit) = node.loop_jit() {
+        let _ = jit.path.set(path.clone().into_boxed_slice());
+        loops.push(path.clone().into_boxed_slice());
+    }
+    for c in 0..node.child_count() {
+        if let Some(child) = node.child(c) {
+            path.push(c);
+            number_loops(child, path, loops);
+            path.pop();
         }
     }
 }
@@ -368,6 +446,7 @@ impl Builder<'_> {
         self.loops += 1;
         LoopJit {
             number: self.loops,
+            path: OnceCell::new(),
             state: RefCell::new(LoopState::default()),
         }
     }

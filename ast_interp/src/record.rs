@@ -43,24 +43,33 @@ pub(crate) struct AstRecording {
     pub loop_node: *const Node,
     /// Whether the recording has not passed the loop's header yet.
     pub fresh: bool,
+    /// The path of the loop whose state keeps the outcome: the recorded loop's, or, for a
+    /// side trace, the loop whose trace's exit it starts at.
+    pub owner: Box<[u32]>,
     /// Where the recording stopped, for `--jit-log`.
     pub stopped_at: Option<String>,
+    /// Whether the recording ended at another loop's header (`rec.target`), before the
+    /// iteration it is in did: it is compiled when the iteration is over.
+    pub closed: bool,
 }
 
 impl AstRecording {
-    pub fn new(rec: Recording, loop_node: &Node) -> AstRecording {
+    pub fn new(rec: Recording, loop_node: &Node, owner: &[u32]) -> AstRecording {
         AstRecording {
             rec,
             paths: vec![Vec::new()],
             last: Shadow::Entry,
             loop_node,
             fresh: true,
+            owner: owner.into(),
             stopped_at: None,
+            closed: false,
         }
     }
 
-    fn live(&self) -> bool {
-        self.rec.aborted().is_none()
+    /// Whether the recording still records (it has neither stopped nor ended).
+    pub fn live(&self) -> bool {
+        self.rec.aborted().is_none() && !self.closed
     }
 
     /// A snapshot that resumes at `tail` after the current path of the innermost activation
@@ -404,13 +413,14 @@ impl AstEngine {
         r.last = r.rec.pop();
     }
 
-    /// A side recording resumes rebuilt activation `k` (0: the loop's) from its root: the
-    /// ones inside it are over.
-    pub(crate) fn rec_resume_frame(&mut self, k: usize) {
+    /// A side recording resumes rebuilt activation `k` (0: the loop's) from the node at
+    /// `root` (its body, or the loop node the evaluation is at): the ones inside it are over.
+    pub(crate) fn rec_resume_frame(&mut self, k: usize, root: &[u32]) {
         if let Some(r) = self.recording.as_deref_mut() {
             r.paths.truncate(k + 1);
             if let Some(path) = r.paths.get_mut(k) {
                 path.clear();
+                path.extend_from_slice(root);
             }
         }
     }

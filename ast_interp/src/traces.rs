@@ -81,29 +81,29 @@ impl AstEngine {
     /// Records one iteration of the loop: evaluates it in recording mode, which comes back
     /// here at the header (the recording closed, or stopped early) or when the loop ends.
     fn record_iteration(&mut self, node: &Node, jit: &LoopJit, fp: usize) -> Result<Header> {
-        let method = self
-            .u
-            .frames
-            .last()
-            .expect("a loop runs in an activation")
-            .method;
+        let frame = self.u.frames.last().expect("a loop runs in an activation");
+        let method = frame.method;
         let depth = self.u.stack.len() - fp;
         let header = (jit.number, 0);
-        let rec = Recording::new(&self.u, method, header, vec![AT_HEADER], fp, depth);
-        self.recording = Some(Box::new(AstRecording::new(rec, node)));
+        let rec = Recording::new(&self.u, method, header, jit.header_position(), fp, depth);
+        let mut recording = AstRecording::new(rec, node, jit.path());
+        recording.paths = vec![jit.path().to_vec()];
+        self.recording = Some(Box::new(recording));
         self.u.jit_stats.recordings += 1;
         self.in_recorded_code = true;
         let result = self.loop_at::<Recorded>(node, fp, LoopAt::Header);
         self.in_recorded_code = false;
         let back_at_header = std::mem::take(&mut self.back_at_header);
         if let Some(recording) = self.recording.take() {
-            // Not closed at the header: stopped, or the loop ended or was left.
+            // Not closed at the header: ended at another loop's; or stopped, or the loop
+            // ended or was left.
             let reason = match (recording.rec.aborted(), &result) {
-                (Some(reason), _) => reason,
-                (None, Ok(_)) if !back_at_header => Abort::LoopEnded,
-                (None, _) => Abort::LeftLoop,
+                (None, _) if recording.closed => None,
+                (Some(reason), _) => Some(reason),
+                (None, Ok(_)) if !back_at_header => Some(Abort::LoopEnded),
+                (None, _) => Some(Abort::LeftLoop),
             };
-            self.end_recording(jit, recording, Some(reason));
+            self.end_recording(recording, reason);
         }
         match result {
             Ok(_) if back_at_header => Ok(Header::Continue(LoopAt::Header)),
@@ -112,8 +112,10 @@ impl AstEngine {
         }
     }
 
-    /// A loop header reached while recording: the recorded loop's closes the recording (or,
-    /// the first time, starts the iteration); another loop's is unrolled into the trace.
+    /// A loop header reached while recording: the loop the recording runs in closes the
+    /// recording (or, the first time, starts the iteration); another loop's, in the same
+    /// activation and with a trace, ends it there (that trace takes over); any other loop is
+    /// unrolled into the trace.
     fn recording_header(&mut self, node: &Node, jit: &LoopJit, fp: usize) -> Header {
         let Some(r) = self.recording.as_mut() else {
             return Header::Plain;
@@ -128,13 +130,24 @@ impl AstEngine {
             self.back_at_header = true;
             if r.rec.aborted().is_none() {
                 let recording = self.recording.take().expect("a recording");
-                self.end_recording(jit, recording, None);
+                self.end_recording(recording, None);
             }
             return Header::Done(self.u.nil);
         }
-        if r.rec.aborted().is_some() {
+        if !r.live() {
             return Header::Plain;
         }
+        let depth = self.u.stack.len() - fp;
+        let state = jit.state.borrow();
+        let takes_over = state.trace.is_some() && state.depth == depth;
+        if takes_over && r.rec.frames.len() == 1 && fp == r.rec.origin && !r.fresh {
+            // The iteration goes on; the trace is compiled at its end.
+            r.rec.target = Some(jit.header_position());
+            r.closed = true;
+            return Header::Plain;
+        }
+        drop(state);
+        let r = self.recording.as_mut().expect("a recording");
         if r.rec.unrolled < MAX_UNROLLED {
             r.rec.unrolled += 1;
             return Header::Iterate;
@@ -143,17 +156,17 @@ impl AstEngine {
         Header::Plain
     }
 
-    /// Ends a recording of the loop `jit`: compiled, or aborted for `reason`.
-    fn end_recording(
-        &mut self,
-        jit: &LoopJit,
-        recording: Box<AstRecording>,
-        reason: Option<Abort>,
-    ) {
+    /// Ends a recording: compiled, or aborted for `reason`; kept in the state of the loop
+    /// whose trace or exit it started from.
+    fn end_recording(&mut self, recording: Box<AstRecording>, reason: Option<Abort>) {
         let options = self.u.options.jit;
         let depth = recording.rec.depth;
         let method = recording.rec.method;
         let side_of = recording.rec.side_of;
+        let code = code_of(self, method);
+        let Some(owner) = code.loop_at(&recording.owner) else {
+            unreachable!("a recording's loop is a loop node of its method");
+        };
         let result = match reason {
             Some(reason) => {
                 let why = match &recording.stopped_at {
@@ -161,21 +174,23 @@ impl AstEngine {
                     None => reason.describe().to_string(),
                 };
                 let name = method.display_name();
-                self.u.jit_stats.log_abort(name, jit.number, why);
+                self.u.jit_stats.log_abort(name, owner.number, why);
                 Err(reason.describe())
             }
             None => recording.rec.finish(&options, &mut self.u.jit_stats),
         };
         let ended = reason == Some(Abort::LoopEnded);
         let stats = &mut self.u.jit_stats;
-        jit.state
+        owner
+            .state
             .borrow_mut()
             .keep(result, ended, (depth, side_of), &options, stats);
     }
 
-    /// Runs the loop's trace on the frame at `fp`, and the side traces its exits lead to,
-    /// until an exit without one; resumes where that exit left (a hot exit: recording a side
-    /// trace from there). Answers where the loop goes on.
+    /// Runs the trace of the loop `node` (`jit`) on the frame at `fp`, and the traces its
+    /// exits lead to — side traces, and the traces of loops inside it whose headers traces
+    /// end at — until an exit without one; resumes where that exit left (a hot exit:
+    /// recording a side trace from there). Answers where the loop goes on.
     fn run_trace(
         &mut self,
         node: &Node,
@@ -183,43 +198,75 @@ impl AstEngine {
         fp: usize,
         root: Rc<CompiledTrace>,
     ) -> Result<Header> {
+        let method = self.u.frames.last().expect("a loop's activation").method;
+        let code = code_of(self, method);
         let mut slots = std::mem::take(&mut self.trace_slots);
         let mut exit_values = std::mem::take(&mut self.trace_exit_values);
         slots.clear();
         slots.extend((fp..self.u.stack.len()).map(|i| self.u.stack[i].raw()));
         let options = self.u.options.jit;
-        let (mut number, mut trace) = (0u32, root.clone());
+        // The loop whose trace runs (its path from the method's body), the trace's number.
+        let (mut owner, mut number, mut trace) = (jit.path(), 0u32, root);
         let (exit, record_side) = loop {
             let (chain, exit) = tracing::run(&mut self.u, &trace, &mut slots, &mut exit_values);
-            let mut state = jit.state.borrow_mut();
             if chain.trace != trace.entry_address() {
-                // Linked traces ran on: another one of this loop's left.
-                let found = state.find(chain.trace);
-                (number, trace) = found.expect("traces link only to traces of their loop");
+                // Linked traces ran on: another one of this method's left.
+                let found = code.loops.iter().find_map(|path| {
+                    let state = code.loop_at(path)?.state.borrow();
+                    let (number, trace) = state.find(chain.trace)?;
+                    Some((&**path, number, trace))
+                });
+                (owner, number, trace) = found.expect("traces link only to their method's");
             }
-            if Some(exit.snapshot) == trace.closing_exit() {
-                // A side trace ended at the header: the loop's trace takes over, unless a
-                // collection is due (the interpreter then runs an iteration, and collects).
-                if self.u.heap.wants_collection() {
-                    break (exit, None);
-                }
-                trace.link(exit.snapshot, &root);
-                std::mem::swap(&mut slots, &mut exit_values);
-                (number, trace) = (0, root.clone());
-                continue;
-            }
-            if let Some(side) = state.side_trace_at((number, &trace), exit.snapshot) {
-                std::mem::swap(&mut slots, &mut exit_values);
-                (number, trace) = side;
-                continue;
-            }
-            // Back to the interpreter. An exit where the loop ends is not worth a side trace.
-            let depth = state.depth;
             let frames = trace.exit_frames(exit.snapshot);
-            let ends_loop = frames.len() == 1 && frames[0].position == [AT_HEADER];
+            if Some(exit.snapshot) == trace.closing_exit() {
+                // The trace ended at a loop header (this loop's, or one inside it): that
+                // loop's trace takes over, unless a collection is due (the interpreter then
+                // goes on there, and collects).
+                let target = &frames[0].position;
+                let target_loop = target.split_last().and_then(|(_, p)| code.loop_at(p));
+                let next = target_loop.and_then(|l| l.state.borrow().trace.clone());
+                match (next, target_loop) {
+                    (Some(next), Some(l))
+                        if target.starts_with(jit.path()) && !self.u.heap.wants_collection() =>
+                    {
+                        trace.link(exit.snapshot, &next);
+                        std::mem::swap(&mut slots, &mut exit_values);
+                        (owner, number, trace) = (l.path(), 0, next);
+                        continue;
+                    }
+                    _ => break (exit, None),
+                }
+            }
+            let owner_loop = code.loop_at(owner).expect("a loop node");
+            let mut state = owner_loop.state.borrow_mut();
+            if let Some(side) = state.exit(number, exit.snapshot).side {
+                // A side trace that ends inside this loop is linked to the exit; one that
+                // ends at the header of a loop around it (recorded when the evaluation was
+                // there) is followed only from there.
+                let side_trace = state.sides[side as usize - 1].clone();
+                let end = side_trace.closing_exit().map(|e| side_trace.exit_frames(e));
+                let ends_inside =
+                    |path: &[u32]| end.is_some_and(|f| f[0].position.starts_with(path));
+                if ends_inside(owner) {
+                    trace.link(exit.snapshot, &side_trace);
+                }
+                if ends_inside(jit.path()) {
+                    std::mem::swap(&mut slots, &mut exit_values);
+                    (number, trace) = (side, side_trace);
+                    continue;
+                }
+                break (exit, None);
+            }
+            // Back to the interpreter. An exit where this loop ends is not worth a side
+            // trace.
+            let ends_loop = frames.len() == 1 && frames[0].position == jit.header_position();
             let exit_state = state.exit(number, exit.snapshot);
             let hot = !ends_loop && !self.in_recorded_code && exit_state.hot(&options);
-            break (exit, hot.then_some(((number, exit.snapshot), depth)));
+            break (
+                exit,
+                hot.then_some((owner.to_vec(), (number, exit.snapshot))),
+            );
         };
         // The exit values are each activation's positions, the loop frame's first.
         self.u.stack.truncate(fp);
@@ -253,19 +300,19 @@ impl AstEngine {
         self.trace_slots = slots;
         self.trace_exit_values = exit_values;
         match record_side {
-            Some((side_of, depth)) => {
-                self.record_side(node, jit, fp, (&frames, &bases), side_of, depth)
+            Some((owner, side_of)) => {
+                self.record_side((node, jit), fp, (&frames, &bases), owner, side_of)
             }
-            None => self.resume_exit::<Plain>(node, fp, &frames, &bases),
+            None => self.resume_exit::<Plain>((node, jit), fp, &frames, &bases),
         }
     }
 
     /// Goes on from an exit whose activations (`frames`, at `bases` on the stack) were
     /// rebuilt: the inlined ones, innermost first, each answering the send of the one around
-    /// it, then the loop's, whose path starts at the loop node.
+    /// it, then the loop's — from the loop node `node` (`jit`) the evaluation is at.
     fn resume_exit<M: Mode>(
         &mut self,
-        node: &Node,
+        (node, jit): (&Node, &LoopJit),
         fp: usize,
         frames: &[ExitFrame],
         bases: &[usize],
@@ -276,7 +323,7 @@ impl AstEngine {
             let code = code_of(self, method);
             let id = self.u.frames.last().expect("a rebuilt activation").id;
             if M::RECORDING {
-                self.rec_resume_frame(k);
+                self.rec_resume_frame(k, &[]);
             }
             let result = match completed {
                 Ok(value) => {
@@ -296,10 +343,14 @@ impl AstEngine {
             }
         }
         let completed = completed?;
+        // The loop frame's position, from the loop node.
+        let Some(position) = frames[0].position.strip_prefix(jit.path()) else {
+            unreachable!("an exit inside the loop it was entered from");
+        };
         if M::RECORDING {
-            self.rec_resume_frame(0);
+            self.rec_resume_frame(0, jit.path());
             // The loop goes on in recording mode until its header, where the side trace ends.
-            let result = match frames[0].position.as_slice() {
+            let result = match position {
                 [AT_HEADER] => self.loop_at::<Recorded>(node, fp, LoopAt::Test),
                 path => self.resume_path::<Recorded>(node, fp, path, completed),
             };
@@ -308,7 +359,7 @@ impl AstEngine {
                 false => Header::Done(v),
             });
         }
-        let at = match frames[0].position.as_slice() {
+        let at = match position {
             // Tested again here, not by the trace that just left there.
             [AT_HEADER] => LoopAt::Test,
             [c] => {
@@ -327,16 +378,16 @@ impl AstEngine {
         Ok(Header::Continue(at))
     }
 
-    /// Records a side trace from the exit `side_of` (trace number, snapshot) of the loop,
-    /// whose activations were rebuilt: resumes there in recording mode, up to the header.
+    /// Records a side trace from the exit `side_of` (trace number, snapshot) of a trace of
+    /// the loop at `owner`, whose activations were rebuilt: resumes there in recording mode,
+    /// up to the header of the loop `node` (`jit`) the evaluation is at.
     fn record_side(
         &mut self,
-        node: &Node,
-        jit: &LoopJit,
+        (node, jit): (&Node, &LoopJit),
         fp: usize,
         (frames, bases): (&[ExitFrame], &[usize]),
+        owner: Vec<u32>,
         side_of: (u32, u32),
-        depth: usize,
     ) -> Result<Header> {
         let recorded_frames = frames
             .iter()
@@ -347,38 +398,43 @@ impl AstEngine {
                 call_position: 0,
             })
             .collect();
-        let method = recorded_frames_method(frames);
+        let method = Method::from_value(Value::from_raw(frames[0].method));
         let len = self.u.stack.len() - fp;
+        let depth = jit.state.borrow().depth;
+        let header = (
+            code_of(self, method)
+                .loop_at(&owner)
+                .map_or(0, |l| l.number),
+            0,
+        );
         let rec = Recording::side(
             &self.u,
             method,
-            (jit.number, 0),
-            vec![AT_HEADER],
+            header,
+            jit.header_position(),
             fp,
             depth,
             recorded_frames,
             len,
             side_of,
         );
-        let mut recording = AstRecording::new(rec, node);
+        let mut recording = AstRecording::new(rec, node, &owner);
         recording.fresh = false;
         recording.paths = frames.iter().map(|f| f.position.clone()).collect();
         self.recording = Some(Box::new(recording));
         self.u.jit_stats.recordings += 1;
         self.in_recorded_code = true;
         self.back_at_header = false;
-        let result = self.resume_exit::<Recorded>(node, fp, frames, bases);
+        let result = self.resume_exit::<Recorded>((node, jit), fp, frames, bases);
         self.in_recorded_code = false;
         self.back_at_header = false;
         if let Some(recording) = self.recording.take() {
-            let reason = recording.rec.aborted().unwrap_or(Abort::LeftLoop);
-            self.end_recording(jit, recording, Some(reason));
+            let reason = match recording.rec.aborted() {
+                None if recording.closed => None,
+                reason => Some(reason.unwrap_or(Abort::LeftLoop)),
+            };
+            self.end_recording(recording, reason);
         }
         result
     }
-}
-
-/// The method of an exit's loop activation.
-fn recorded_frames_method(frames: &[ExitFrame]) -> &'static Method {
-    Method::from_value(Value::from_raw(frames[0].method))
 }

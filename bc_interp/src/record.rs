@@ -77,7 +77,7 @@ impl BcEngine {
             let target = code_loops_trace_depth(r.code, r.pc);
             if let Some(target_depth) = target {
                 if target_depth == depth {
-                    rec.target = Some(r.pc as u32);
+                    rec.target = Some(vec![r.pc as u32]);
                     self.recording = Some(rec);
                     self.end_recording(None, "");
                     return false;
@@ -239,7 +239,7 @@ impl BcEngine {
                     rec.abort(Abort::LoopEnded);
                     return false;
                 }
-                rec.target = Some(pc as u32);
+                rec.target = Some(vec![pc as u32]);
                 return true;
             }
             Op::Return => {
@@ -400,7 +400,7 @@ impl BcEngine {
         }
         if in_loop_frame && rec.side_of.is_some() && code_loops_trace_depth(code, target).is_some()
         {
-            rec.target = Some(target as u32);
+            rec.target = Some(vec![target as u32]);
             return true;
         }
         // An inner loop without a trace of its own: unrolled into this one, a few times.

@@ -100,7 +100,7 @@ pub struct Recording {
     pub side_of: Option<(u32, u32)>,
     /// Where the recording ends when not at its own loop's back edge: another loop header in
     /// the loop's frame (the trace then ends in an `exit` there).
-    pub target: Option<u32>,
+    pub target: Option<Vec<u32>>,
     /// Instructions recorded so far.
     pub instructions: usize,
     /// Back edges of inner loops followed (unrolled) so far.
@@ -792,11 +792,11 @@ impl Recording {
         stats: &mut JitStats,
     ) -> Result<Rc<CompiledTrace>, String> {
         stats.tracing_time += self.started.elapsed();
-        if let Some(target) = self.target.filter(|_| self.frames.len() == 1) {
+        if let Some(target) = self.target.take().filter(|_| self.frames.len() == 1) {
             // Another loop's header, whose trace takes over (the engine checked that it
             // expects this many positions).
             let len = self.shadow.len();
-            let at_header = self.snapshot(target, len);
+            let at_header = self.snapshot_at(vec![target], len);
             self.recorder.emit_exit(Op::Exit, &[], 0, at_header);
             let recorded = self.recorder.len();
             let trace = self
