@@ -376,6 +376,10 @@ fn run(options: RunOptions, args: &[String]) -> u8 {
             to_stderr("Error: a non-local return reached the top level\n");
             1
         }
+        Err(Unwind::ToLoop { .. }) => {
+            to_stderr("Error (internal): compiled code left at a loop that was not running\n");
+            1
+        }
     };
     if gc_stats {
         to_stderr(&u.heap.stats.report(u.heap.old_bytes()));

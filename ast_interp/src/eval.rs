@@ -14,18 +14,18 @@ use lang::runtime::object;
 use lang::runtime::value::Value;
 
 use crate::node::{
-    ArithNode, ArithOp, Head, IfNode, Node, Place, SendNode, SuperSendNode, TimesNode, ToDoNode,
-    WhileNode, AT_HEADER, EVALUATE,
+    ArithNode, ArithOp, Head, IfNode, LoopJit, Node, Place, SendNode, SuperSendNode, TimesNode,
+    ToDoNode, WhileNode, AT_HEADER, EVALUATE,
 };
 use crate::traces::Header;
 use crate::AstEngine;
 
-/// At a loop's header, inside the loop of a loop node's function: goes on as `at_header`
-/// says — the iteration, a `continue` from where compiled code left, a `return` of the
-/// loop's value, or a `return` of `$plain` (the loop in the plain evaluator).
-macro_rules! at_header {
-    ($engine:ident, $M:ty, $node:expr, $jit:expr, $fp:expr, $at:ident, $plain:expr) => {
-        match $engine.at_header::<$M>($node, $jit, $fp)? {
+/// Inside the loop of a loop node's function, goes on as a `Header` says — the iteration,
+/// a `continue` from where compiled code left, a `return` of the loop's value, or a `return`
+/// of `$plain` (the loop in the plain evaluator).
+macro_rules! go_on {
+    ($header:expr, $at:ident, $plain:expr) => {
+        match $header {
             Header::Iterate => {}
             Header::Continue(next) => {
                 $at = next;
@@ -33,6 +33,20 @@ macro_rules! at_header {
             }
             Header::Done(v) => return Ok(v),
             Header::Plain => return $plain,
+        }
+    };
+}
+
+/// Evaluates a loop's child, going on as `go_on!` when compiled code run inside it left
+/// somewhere in this loop (`AstEngine::loop_child`).
+macro_rules! loop_child {
+    ($engine:ident, $M:ty, ($node:expr, $jit:expr, $child:expr, $c:expr, $fp:expr), $at:ident, $plain:expr) => {
+        match $engine.loop_child::<$M>(($node, $jit), $child, $c, $fp)? {
+            Ok(v) => v,
+            Err(header) => {
+                go_on!(header, $at, $plain);
+                continue;
+            }
         }
     };
 }
@@ -154,6 +168,21 @@ impl AstEngine {
         } else {
             M::eval(self, node, fp)
         }
+    }
+
+    /// Evaluates child `c` of the loop `node` (`jit`) of the frame at `fp`. When compiled
+    /// code entered by a loop inside it left somewhere in this loop, the evaluation unwound to
+    /// here: answers where the loop goes on instead of a value.
+    #[inline(always)]
+    fn loop_child<M: Mode>(
+        &mut self,
+        (node, jit): (&Node, &LoopJit),
+        child: &Node,
+        c: u32,
+        fp: usize,
+    ) -> Result<std::result::Result<Value, Header>> {
+        let result = self.child::<M>(child, c, fp);
+        self.resumed_here((node, jit), fp, result)
     }
 
     /// Pushes a value the node evaluated (its shadow is the recording's last result).
@@ -667,18 +696,26 @@ impl AstEngine {
         loop {
             let c = match at {
                 LoopAt::Header => {
-                    at_header!(
-                        self,
-                        M,
-                        node,
-                        &w.jit,
-                        fp,
+                    go_on!(
+                        self.at_header::<M>(node, &w.jit, fp)?,
                         at,
                         self.while_at::<Plain>(node, w, fp, at)
                     );
-                    self.child::<M>(&w.cond, 0, fp)?
+                    loop_child!(
+                        self,
+                        M,
+                        (node, &w.jit, &w.cond, 0, fp),
+                        at,
+                        self.while_at::<Plain>(node, w, fp, at)
+                    )
                 }
-                LoopAt::Test => self.child::<M>(&w.cond, 0, fp)?,
+                LoopAt::Test => loop_child!(
+                    self,
+                    M,
+                    (node, &w.jit, &w.cond, 0, fp),
+                    at,
+                    self.while_at::<Plain>(node, w, fp, at)
+                ),
                 LoopAt::After(0, c) => c,
                 LoopAt::After(..) => {
                     self.u.safepoint();
@@ -700,7 +737,13 @@ impl AstEngine {
             if !goes_on {
                 break;
             }
-            self.child::<M>(&w.body, 1, fp)?;
+            loop_child!(
+                self,
+                M,
+                (node, &w.jit, &w.body, 1, fp),
+                at,
+                self.while_at::<Plain>(node, w, fp, at)
+            );
             self.u.safepoint();
             at = LoopAt::Header;
         }
@@ -767,27 +810,22 @@ impl AstEngine {
         base: usize,
         mut at: LoopAt,
     ) -> Result<Value> {
-        let stack = &self.u.stack;
-        let (Some(_), Some(end), Some(step)) = (
-            stack[base].as_small_int(),
-            stack[base + 1].as_small_int(),
-            stack[base + 2].as_small_int(),
-        ) else {
+        if !(base..base + 3).all(|k| self.u.stack[k].is_small_int()) {
             if M::RECORDING {
                 self.rec_stop("a to:do: loop over other than small integers");
             }
             self.generic_to_do(t, fp, base, at)?;
             return Ok(self.counting_done::<M>(base));
-        };
+        }
         loop {
+            // Read at every iteration: compiled code may have left in another instance of
+            // this loop (of a later iteration of a loop around it) than the one that started.
+            let end = self.u.stack[base + 1].small_int_unchecked();
+            let step = self.u.stack[base + 2].small_int_unchecked();
             if let LoopAt::Header | LoopAt::Test = at {
                 if let LoopAt::Header = at {
-                    at_header!(
-                        self,
-                        M,
-                        node,
-                        &t.jit,
-                        fp,
+                    go_on!(
+                        self.at_header::<M>(node, &t.jit, fp)?,
                         at,
                         self.counting_at::<Plain>(node, t, fp, base, at)
                     );
@@ -806,7 +844,13 @@ impl AstEngine {
                     self.rec_write_from(fp, t.var, base + 3);
                 }
                 self.write(fp, t.var, Value::small_int(i));
-                self.child::<M>(&t.body, 3, fp)?;
+                loop_child!(
+                    self,
+                    M,
+                    (node, &t.jit, &t.body, 3, fp),
+                    at,
+                    self.counting_at::<Plain>(node, t, fp, base, at)
+                );
             }
             self.u.safepoint();
             let (i, step_value) = (self.u.stack[base + 3], self.u.stack[base + 2]);
@@ -911,12 +955,8 @@ impl AstEngine {
         loop {
             if let LoopAt::Header | LoopAt::Test = at {
                 if let LoopAt::Header = at {
-                    at_header!(
-                        self,
-                        M,
-                        node,
-                        &t.jit,
-                        fp,
+                    go_on!(
+                        self.at_header::<M>(node, &t.jit, fp)?,
                         at,
                         self.times_at::<Plain>(node, t, fp, base, at)
                     );
@@ -929,7 +969,13 @@ impl AstEngine {
                     break;
                 }
                 self.u.stack[base + 1] = Value::small_int(left - 1);
-                self.child::<M>(&t.body, 1, fp)?;
+                loop_child!(
+                    self,
+                    M,
+                    (node, &t.jit, &t.body, 1, fp),
+                    at,
+                    self.times_at::<Plain>(node, t, fp, base, at)
+                );
             }
             self.u.safepoint();
             at = LoopAt::Header;

@@ -31,6 +31,8 @@ pub struct AstEngine {
     in_recorded_code: bool,
     /// Set when a recording-mode loop returns to the plain evaluator at its header.
     back_at_header: bool,
+    /// Where compiled code left, while the evaluation unwinds to the loop that resumes there.
+    left: Option<traces::Left>,
     /// Buffers for running traces, reused.
     trace_slots: Vec<u64>,
     trace_exit_values: Vec<u64>,
@@ -57,6 +59,7 @@ impl AstEngine {
             recording: None,
             in_recorded_code: false,
             back_at_header: false,
+            left: None,
             trace_slots: Vec::new(),
             trace_exit_values: Vec::new(),
             #[cfg(feature = "dispatch-counts")]

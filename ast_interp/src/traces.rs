@@ -18,7 +18,7 @@ use lang::runtime::value::Value;
 use lang::tracing::{self, RecordedFrame, Recording};
 
 use crate::eval::{code_of, LoopAt, Mode, Plain, Recorded};
-use crate::node::{LoopJit, Node, AT_HEADER};
+use crate::node::{AstMethod, LoopJit, Node, AT_HEADER};
 use crate::record::AstRecording;
 use crate::AstEngine;
 
@@ -32,6 +32,30 @@ pub(crate) enum Header {
     Done(Value),
     /// Go on in the plain evaluator (a recording-mode loop whose recording is over).
     Plain,
+}
+
+/// Whether `position` lies in an iteration of the loop at `path` of `code` (its header,
+/// condition or body; not the operands a loop node evaluates once before it starts).
+fn in_iteration(code: &AstMethod, path: &[u32], position: &[u32]) -> bool {
+    let Some(rest) = position.strip_prefix(path) else {
+        return false;
+    };
+    match (code.node_at(path), rest.first()) {
+        (_, Some(&AT_HEADER)) => true,
+        (Some(Node::While(_)), Some(_)) => true,
+        (Some(Node::ToDo(_)), Some(&c)) => c == 3,
+        (Some(Node::TimesRepeat(_)), Some(&c)) => c == 1,
+        _ => false,
+    }
+}
+
+/// Where compiled code left: the activations of its exit's snapshot and their values, the
+/// loop whose trace left (its path), and the exit, when it is hot enough for a side trace.
+pub(crate) struct Left {
+    frames: Vec<ExitFrame>,
+    values: Vec<u64>,
+    owner: Vec<u32>,
+    side_of: Option<(u32, u32)>,
 }
 
 /// Back edges of inner loops a recording may follow (unrolling them into the trace).
@@ -52,7 +76,32 @@ impl AstEngine {
         if !self.u.options.jit.enabled {
             return Ok(Header::Iterate);
         }
-        self.jit_header(node, jit, fp)
+        let header = self.jit_header(node, jit, fp);
+        let resumed = self.resumed_here((node, jit), fp, header)?;
+        Ok(resumed.unwrap_or_else(|header| header))
+    }
+
+    /// `result`, unless compiled code run for this loop (`node`, `jit`, at `fp`) left
+    /// somewhere else in it and the evaluation unwound to here: then where it goes on from
+    /// there (which may unwind to here again).
+    pub(crate) fn resumed_here<T>(
+        &mut self,
+        (node, jit): (&Node, &LoopJit),
+        fp: usize,
+        mut result: Result<T>,
+    ) -> Result<std::result::Result<T, Header>> {
+        loop {
+            match result {
+                Err(Unwind::ToLoop { fp: at, number }) if at == fp && number == jit.number => {
+                    let left = self.left.take().expect("an exit to resume");
+                    match self.resume_left((node, jit), fp, left) {
+                        Ok(header) => return Ok(Err(header)),
+                        Err(e) => result = Err(e),
+                    }
+                }
+                other => return other.map(Ok),
+            }
+        }
     }
 
     /// Runs the loop's trace if it has one for this many positions, or counts the iteration
@@ -188,9 +237,10 @@ impl AstEngine {
     }
 
     /// Runs the trace of the loop `node` (`jit`) on the frame at `fp`, and the traces its
-    /// exits lead to — side traces, and the traces of loops inside it whose headers traces
-    /// end at — until an exit without one; resumes where that exit left (a hot exit:
-    /// recording a side trace from there). Answers where the loop goes on.
+    /// exits lead to — side traces, and the traces of the loops whose headers traces end
+    /// at — until an exit without one; resumes where that exit left (a hot exit: recording a
+    /// side trace from there). Answers where the loop goes on. Linked traces may leave inside
+    /// a loop around this one: the evaluation then unwinds to that loop, which resumes.
     fn run_trace(
         &mut self,
         node: &Node,
@@ -220,19 +270,18 @@ impl AstEngine {
             }
             let frames = trace.exit_frames(exit.snapshot);
             if Some(exit.snapshot) == trace.closing_exit() {
-                // The trace ended at a loop header (this loop's, or one inside it): that
-                // loop's trace takes over, unless a collection is due (the interpreter then
-                // goes on there, and collects).
+                // The trace ended at a loop header: that loop's trace takes over, unless a
+                // collection is due (the interpreter then goes on there, and collects).
                 let target = &frames[0].position;
-                let target_loop = target.split_last().and_then(|(_, p)| code.loop_at(p));
-                let next = target_loop.and_then(|l| l.state.borrow().trace.clone());
-                match (next, target_loop) {
-                    (Some(next), Some(l))
-                        if target.starts_with(jit.path()) && !self.u.heap.wants_collection() =>
-                    {
+                let target_path = target.split_last().map_or(&[][..], |(_, p)| p);
+                let target_loop = code.loop_at(target_path).expect("a loop header");
+                owner = target_loop.path();
+                let next = target_loop.state.borrow().trace.clone();
+                match next {
+                    Some(next) if !self.u.heap.wants_collection() => {
                         trace.link(exit.snapshot, &next);
                         std::mem::swap(&mut slots, &mut exit_values);
-                        (owner, number, trace) = (l.path(), 0, next);
+                        (number, trace) = (0, next);
                         continue;
                     }
                     _ => break (exit, None),
@@ -240,40 +289,56 @@ impl AstEngine {
             }
             let owner_loop = code.loop_at(owner).expect("a loop node");
             let mut state = owner_loop.state.borrow_mut();
-            if let Some(side) = state.exit(number, exit.snapshot).side {
-                // A side trace that ends inside this loop is linked to the exit; one that
-                // ends at the header of a loop around it (recorded when the evaluation was
-                // there) is followed only from there.
-                let side_trace = state.sides[side as usize - 1].clone();
-                let end = side_trace.closing_exit().map(|e| side_trace.exit_frames(e));
-                let ends_inside =
-                    |path: &[u32]| end.is_some_and(|f| f[0].position.starts_with(path));
-                if ends_inside(owner) {
-                    trace.link(exit.snapshot, &side_trace);
-                }
-                if ends_inside(jit.path()) {
-                    std::mem::swap(&mut slots, &mut exit_values);
-                    (number, trace) = (side, side_trace);
-                    continue;
-                }
-                break (exit, None);
+            if let Some(side) = state.side_trace_at((number, &trace), exit.snapshot) {
+                std::mem::swap(&mut slots, &mut exit_values);
+                (number, trace) = side;
+                continue;
             }
-            // Back to the interpreter. An exit where this loop ends is not worth a side
-            // trace.
+            // Back to the interpreter. An exit where the loop it was entered from ends is not
+            // worth a side trace.
             let ends_loop = frames.len() == 1 && frames[0].position == jit.header_position();
             let exit_state = state.exit(number, exit.snapshot);
             let hot = !ends_loop && !self.in_recorded_code && exit_state.hot(&options);
-            break (
-                exit,
-                hot.then_some((owner.to_vec(), (number, exit.snapshot))),
-            );
+            break (exit, hot.then_some((number, exit.snapshot)));
         };
-        // The exit values are each activation's positions, the loop frame's first.
+        let left = Left {
+            frames: trace.exit_frames(exit.snapshot).to_vec(),
+            values: exit_values.clone(),
+            owner: owner.to_vec(),
+            side_of: record_side,
+        };
+        self.trace_slots = slots;
+        self.trace_exit_values = exit_values;
+        let position = &left.frames[0].position;
+        if !in_iteration(code, jit.path(), position) {
+            // Outside this loop's iterations (a linked trace recorded from a loop around it
+            // ran on): the innermost loop around it where it left resumes.
+            let around = code
+                .loops
+                .iter()
+                .filter(|p| jit.path().starts_with(p) && in_iteration(code, p, position))
+                .max_by_key(|p| p.len())
+                .expect("traces leave inside the loop they were recorded from");
+            let number = code.loop_at(around).expect("a loop node").number;
+            self.left = Some(left);
+            return Err(Unwind::ToLoop { fp, number });
+        }
+        self.resume_left((node, jit), fp, left)
+    }
+
+    /// Rebuilds the activations compiled code `left` in — the loop frame at `fp` (whose
+    /// values come first), then each inlined activation on top of its caller — and goes on
+    /// from there in the loop `node` (`jit`) the evaluation is at.
+    fn resume_left(
+        &mut self,
+        (node, jit): (&Node, &LoopJit),
+        fp: usize,
+        left: Left,
+    ) -> Result<Header> {
         self.u.stack.truncate(fp);
-        let frames = trace.exit_frames(exit.snapshot);
-        let mut values = exit_values.iter();
-        let mut bases = Vec::with_capacity(frames.len());
-        for (k, frame) in frames.iter().enumerate() {
+        let mut values = left.values.iter();
+        let mut bases = Vec::with_capacity(left.frames.len());
+        for (k, frame) in left.frames.iter().enumerate() {
             let base = self.u.stack.len();
             if k > 0 {
                 let method = Method::from_value(Value::from_raw(frame.method));
@@ -283,8 +348,6 @@ impl AstEngine {
                         self.u.pop_frame();
                     }
                     self.u.stack.truncate(fp);
-                    self.trace_slots = slots;
-                    self.trace_exit_values = exit_values;
                     return Err(e);
                 }
             }
@@ -293,17 +356,14 @@ impl AstEngine {
                 self.u.stack.push(Value::from_raw(*raw));
             }
         }
-        if frames.len() > 1 {
+        if left.frames.len() > 1 {
             self.u.jit_stats.inlined_exits += 1;
         }
-        let frames = frames.to_vec();
-        self.trace_slots = slots;
-        self.trace_exit_values = exit_values;
-        match record_side {
-            Some((owner, side_of)) => {
-                self.record_side((node, jit), fp, (&frames, &bases), owner, side_of)
+        match left.side_of {
+            Some(side_of) => {
+                self.record_side((node, jit), fp, (&left.frames, &bases), left.owner, side_of)
             }
-            None => self.resume_exit::<Plain>((node, jit), fp, &frames, &bases),
+            None => self.resume_exit::<Plain>((node, jit), fp, &left.frames, &bases),
         }
     }
 

@@ -18,6 +18,10 @@ pub enum Unwind {
     Error(Box<RuntimeError>),
     /// `system exit: n`.
     Exit(i32),
+    /// Compiled code entered by an AST loop node left somewhere inside a loop around it (the
+    /// loop numbered `number` of the activation whose slots start at `fp`): that loop's
+    /// evaluation resumes there (`ast_interp::traces`). Never leaves the engine.
+    ToLoop { fp: usize, number: u32 },
 }
 
 pub type Result<T> = std::result::Result<T, Unwind>;
