@@ -438,7 +438,7 @@ impl AstEngine {
     }
 
     /// A send once child `c` (0: the receiver, k: argument k) answered `v`.
-    #[inline]
+    #[inline(always)]
     fn send_after<M: Mode>(&mut self, s: &SendNode, fp: usize, c: u32, v: Value) -> Result<Value> {
         self.push::<M>(v);
         for (k, a) in s.args.iter().enumerate().skip(c as usize) {
@@ -456,23 +456,34 @@ impl AstEngine {
         let class = self.u.class_of(receiver);
         self.u.set_line(s.line);
         let found = s.cache.lookup(&mut self.u, class, s.selector);
-        let inlined = if M::RECORDING {
-            self.rec_send(found, Some(class), nargs)
-        } else {
-            None
+        if !M::RECORDING {
+            return self.call(found, s.selector, nargs);
+        }
+        let inlined = self.rec_send(found, Some(class), nargs);
+        let result = match inlined {
+            Some(i) if i.block => dispatch::call_block(self, nargs),
+            _ => self.call(found, s.selector, nargs),
         };
-        let result = match found {
-            _ if inlined.is_some_and(|i| i.block) => dispatch::call_block(self, nargs),
+        self.rec_sent(inlined, result.is_ok());
+        result
+    }
+
+    /// Calls `found` (None: `selector` is not understood) on the receiver and `nargs`
+    /// arguments on the stack.
+    #[inline(always)]
+    fn call(
+        &mut self,
+        found: Option<&'static Method>,
+        selector: Value,
+        nargs: usize,
+    ) -> Result<Value> {
+        match found {
             Some(m) => match dispatch::run_trivial(&mut self.u, m, nargs) {
                 Some(v) => Ok(v),
                 None => dispatch::invoke(self, m, nargs),
             },
-            None => dispatch::does_not_understand(self, s.selector, nargs),
-        };
-        if M::RECORDING {
-            self.rec_sent(inlined, result.is_ok());
+            None => dispatch::does_not_understand(self, selector, nargs),
         }
-        result
     }
 
     /// A super send once child `c` (0: the receiver, k: argument k) answered `v`.
@@ -491,27 +502,20 @@ impl AstEngine {
         self.u.set_line(s.line);
         let nargs = s.args.len();
         let method = s.cache.lookup(&mut self.u, s.selector);
-        let inlined = if M::RECORDING {
-            self.rec_send(method, None, nargs)
-        } else {
-            None
-        };
-        let result = match method {
-            _ if inlined.is_some_and(|i| i.block) => dispatch::call_block(self, nargs),
-            Some(m) => match dispatch::run_trivial(&mut self.u, m, nargs) {
-                Some(v) => Ok(v),
-                None => dispatch::invoke(self, m, nargs),
-            },
-            None => dispatch::does_not_understand(self, s.selector, nargs),
-        };
-        if M::RECORDING {
-            self.rec_sent(inlined, result.is_ok());
+        if !M::RECORDING {
+            return self.call(method, s.selector, nargs);
         }
+        let inlined = self.rec_send(method, None, nargs);
+        let result = match inlined {
+            Some(i) if i.block => dispatch::call_block(self, nargs),
+            _ => self.call(method, s.selector, nargs),
+        };
+        self.rec_sent(inlined, result.is_ok());
         result
     }
 
     /// Arithmetic once child `c` (0: the left operand, 1: the right) answered `v`.
-    #[inline]
+    #[inline(always)]
     fn arith_after<M: Mode>(
         &mut self,
         a: &ArithNode,
@@ -530,7 +534,7 @@ impl AstEngine {
 
     /// Arithmetic and comparisons of the left operand on the stack and `r`: small integers
     /// and doubles directly, anything else (and overflow) as the real send.
-    #[inline]
+    #[inline(always)]
     fn arith<M: Mode>(&mut self, a: &ArithNode, r: Value) -> Result<Value> {
         let l = *self.u.stack.last().unwrap();
         if M::RECORDING && self.rec_arith(a, l, r) {
@@ -579,6 +583,7 @@ impl AstEngine {
     }
 
     /// `^ value` in a method, once the value is `v`.
+    #[inline(always)]
     fn return_after<M: Mode>(&mut self, v: Value) -> Result<Value> {
         if M::RECORDING {
             self.rec_return();
@@ -588,7 +593,7 @@ impl AstEngine {
     }
 
     /// A sequence once item `c` answered `v`.
-    #[inline]
+    #[inline(always)]
     fn seq_after<M: Mode>(&mut self, items: &[Node], fp: usize, c: u32, v: Value) -> Result<Value> {
         let mut v = v;
         for (k, item) in items.iter().enumerate().skip(c as usize + 1) {
