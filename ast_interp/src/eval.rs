@@ -245,16 +245,7 @@ impl AstEngine {
                 value,
             } => {
                 let v = self.child::<M>(value, 0, fp)?;
-                if M::RECORDING {
-                    self.rec_write_field(fp, *index, *in_block, *class_side);
-                }
-                let r = self.receiver(fp, *in_block);
-                if *class_side {
-                    Class::from_value(r).class_side_values.borrow_mut()[*index as usize] = v;
-                } else {
-                    self.u.store(r, *index as usize, v);
-                }
-                Ok(v)
+                self.write_field::<M>(fp, (*index, *in_block, *class_side), v)
             }
             Node::Global(g) => match g.cache.read(&mut self.u) {
                 Some(v) => {
@@ -361,16 +352,9 @@ impl AstEngine {
             Node::WriteField {
                 index,
                 in_block,
-                class_side: false,
+                class_side,
                 ..
-            } => {
-                if M::RECORDING {
-                    self.rec_write_field(fp, *index, *in_block, false);
-                }
-                let r = self.receiver(fp, *in_block);
-                self.u.store(r, *index as usize, v);
-                Ok(v)
-            }
+            } => self.write_field::<M>(fp, (*index, *in_block, *class_side), v),
             Node::Send(s) => self.send_after::<M>(s, fp, c, v),
             Node::SuperSend(s) => self.super_send_after::<M>(s, fp, c, v),
             Node::Arith(a) => self.arith_after::<M>(a, fp, c, v),
@@ -435,6 +419,27 @@ impl AstEngine {
             self.rec_pop_last();
         }
         completed.unwrap_or_else(|| self.u.stack.pop().expect("a value"))
+    }
+
+    /// Stores `v` into field `index` of the receiver (of a block's home method when
+    /// `in_block`; class-side when `class_side`).
+    #[inline(always)]
+    fn write_field<M: Mode>(
+        &mut self,
+        fp: usize,
+        (index, in_block, class_side): (u32, bool, bool),
+        v: Value,
+    ) -> Result<Value> {
+        if M::RECORDING {
+            self.rec_write_field(fp, index, in_block, class_side);
+        }
+        let r = self.receiver(fp, in_block);
+        if class_side {
+            Class::from_value(r).class_side_values.borrow_mut()[index as usize] = v;
+        } else {
+            self.u.store(r, index as usize, v);
+        }
+        Ok(v)
     }
 
     /// A send once child `c` (0: the receiver, k: argument k) answered `v`.

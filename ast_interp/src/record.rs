@@ -277,26 +277,52 @@ impl AstEngine {
 
     // A method's receiver is an object of the method's holder (or a subclass) on every
     // execution, so its fields need no guard.
+    // (Class-side fields: the receiver is a class, guarded to stay the one seen.)
     pub(crate) fn rec_read_field(&mut self, fp: usize, index: u32, in_block: bool, class: bool) {
-        if class {
-            return self.rec_stop("a field of a class");
-        }
+        let seen = self.class_receiver(fp, in_block, class);
         if let Some(r) = self.live_recording(fp) {
             let receiver = Self::receiver_shadow(r, in_block);
-            r.last = r.rec.load_field(receiver, index as usize);
+            r.last = match seen {
+                Some(class) => {
+                    let snapshot = r.snapshot(&[EVALUATE], None);
+                    r.rec
+                        .load_class_field(receiver, class, index as usize, snapshot)
+                }
+                None => r.rec.load_field(receiver, index as usize),
+            };
         }
     }
 
     /// Stores the last value into field `index` of the receiver.
     pub(crate) fn rec_write_field(&mut self, fp: usize, index: u32, in_block: bool, class: bool) {
-        if class {
-            return self.rec_stop("a field of a class");
-        }
+        let seen = self.class_receiver(fp, in_block, class);
         if let Some(r) = self.live_recording(fp) {
             let receiver = Self::receiver_shadow(r, in_block);
             let value = r.last;
-            r.rec.store_field(receiver, index as usize, value);
+            match seen {
+                Some(class) => {
+                    let snapshot = r.after(0);
+                    let field = (index as usize, value);
+                    r.rec.store_class_field(receiver, class, field, snapshot);
+                }
+                None => r.rec.store_field(receiver, index as usize, value),
+            }
         }
+    }
+
+    /// The receiver, a class, when a field node reads its class-side fields.
+    fn class_receiver(
+        &self,
+        fp: usize,
+        in_block: bool,
+        class_side: bool,
+    ) -> Option<&'static Class> {
+        let slot0 = self.u.stack[fp];
+        let receiver = match in_block {
+            true => object::value_at(slot0, object::BLOCK_RECEIVER),
+            false => slot0,
+        };
+        class_side.then(|| Class::from_value(receiver))
     }
 
     pub(crate) fn rec_global(&mut self, g: &GlobalNode) {

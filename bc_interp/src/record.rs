@@ -175,12 +175,24 @@ impl BcEngine {
             }
             Op::PushFieldOf | Op::StoreFieldOf => {
                 let object = concrete(self, 0);
-                if Class::try_from_value(object).is_some() || !object.is_ref() {
-                    rec.abort(Abort::Unsupported("a field of a class"));
+                let snapshot = rec.snapshot(pc as u32, len);
+                if let Some(class) = Class::try_from_value(object) {
+                    // A class-side field (of a class method's receiver).
+                    let o = rec.pop();
+                    if instr.op == Op::PushFieldOf {
+                        let s = rec.load_class_field(o, class, a, snapshot);
+                        rec.push(s);
+                    } else {
+                        let v = rec.top();
+                        rec.store_class_field(o, class, (a, v), snapshot);
+                    }
+                    return false;
+                }
+                if !object.is_ref() {
+                    rec.abort(Abort::Unsupported("a field of a non-object"));
                     return false;
                 }
                 let class = self.u.class_of(object);
-                let snapshot = rec.snapshot(pc as u32, len);
                 let o = rec.pop();
                 rec.guard_class(o, object, class, snapshot);
                 if instr.op == Op::PushFieldOf {

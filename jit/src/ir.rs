@@ -166,6 +166,7 @@ ir_ops! {
     EqRef = "eq_ref" (Fixed(2), imm: false) -> Bool, Pure, "Identity of two tagged values (`==`).";
     // The heap.
     LoadGlobal = "load_global" (Fixed(0), imm: true) -> Ref, Load, "The value in the global's cell at address `imm` (cells never move).";
+    StoreGlobal = "store_global" (Fixed(1), imm: true) -> Void, Store, "Store into the cell at address `imm` (a GC root, such as a class-side field: no barrier).";
     LoadField = "load_field" (Fixed(1), imm: true) -> Ref, Load, "Field `imm` (from 0) of an object.";
     StoreField = "store_field" (Fixed(2), imm: true) -> Void, Store, "Store into field `imm` of an object (with the write barrier).";
     ArraySize = "array_size" (Fixed(1), imm: false) -> Int, Pure, "The number of elements of an array (sizes never change).";

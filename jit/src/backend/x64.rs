@@ -596,6 +596,14 @@ pub fn compile(
                 );
                 store(&mut ops, r, RAX);
             }
+            Op::StoreGlobal => {
+                load(&mut ops, RCX, a(0));
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rax, QWORD inst.imm
+                    ; mov [rax], rcx
+                );
+            }
             Op::LoadField => {
                 let offset = layout.payload_offset + 8 * inst.imm as i32;
                 load(&mut ops, RAX, a(0));
@@ -973,6 +981,35 @@ jump
         // third iteration, after two increments.
         code.run(&mut slots, &mut exit, 9, &mut Fake::new(0));
         assert_eq!(exit, vec![int(5), int(1000)]);
+    }
+
+    #[test]
+    fn a_cell_is_written_and_read_back() {
+        // A root cell (a class-side field): the loop adds 3 to it until it reaches 30.
+        let cell = std::cell::Cell::new(int(0));
+        let address = cell.as_ptr() as u64;
+        let text = format!(
+            "\
+%0 = input #0
+loop
+%2 = load_global #{address}
+%3 = unbox_int %2
+%4 = const_int #3
+%5 = add_ov %3 %4 @0
+%6 = box_int %5
+store_global %6 #{address}
+%8 = const_int #30
+%9 = lt_int %5 %8
+guard_true %9 @0
+jump
+@0: 0x1 [0] %0
+"
+        );
+        let code = compile(&parse(&text).unwrap(), None, false, &LAYOUT).unwrap();
+        let mut slots = vec![int(0)];
+        let mut exit = Vec::new();
+        code.run(&mut slots, &mut exit, 0, &mut Fake::new(0));
+        assert_eq!(cell.get(), int(30));
     }
 
     #[test]

@@ -440,6 +440,54 @@ impl Recording {
         self.recorder.emit(Op::StoreField, &[o, v], index as i64);
     }
 
+    /// Class-side field `index` of `class`, the value of `receiver` (guarded to stay that
+    /// class: each class has its own class-side values, a GC root that never moves once the
+    /// class is loaded), leaving through `snapshot` otherwise.
+    pub fn load_class_field(
+        &mut self,
+        receiver: Shadow,
+        class: &'static Class,
+        index: usize,
+        snapshot: SnapshotId,
+    ) -> Shadow {
+        let Some(address) = self.class_field_address(receiver, class, index, snapshot) else {
+            return Shadow::Entry;
+        };
+        Shadow::Value(self.recorder.emit(Op::LoadGlobal, &[], address))
+    }
+
+    /// Stores `value` into class-side field `index` of `class` (as `load_class_field`).
+    pub fn store_class_field(
+        &mut self,
+        receiver: Shadow,
+        class: &'static Class,
+        (index, value): (usize, Shadow),
+        snapshot: SnapshotId,
+    ) {
+        if let Some(address) = self.class_field_address(receiver, class, index, snapshot) {
+            let v = self.value(value);
+            self.recorder.emit(Op::StoreGlobal, &[v], address);
+        }
+    }
+
+    fn class_field_address(
+        &mut self,
+        receiver: Shadow,
+        class: &'static Class,
+        index: usize,
+        snapshot: SnapshotId,
+    ) -> Option<i64> {
+        let values = class.class_side_values.borrow();
+        if index >= values.len() {
+            self.abort(Abort::Unsupported("a class-side field out of range"));
+            return None;
+        }
+        let address = values.as_ptr().wrapping_add(index) as i64;
+        drop(values);
+        self.guard_same(receiver, class.as_value(), snapshot);
+        Some(address)
+    }
+
     /// Whether two values are the same object (`==`), as a condition that held or not.
     pub fn identical(
         &mut self,
