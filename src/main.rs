@@ -447,7 +447,8 @@ fn jit_log_text(log: &[lang::tracing::stats::TraceLog]) -> String {
     use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
     let mut out = String::new();
     for (n, t) in log.iter().enumerate() {
-        out.push_str(&format!("=== trace {n}: {} at {}\n", t.method, t.header));
+        let place = lang::tracing::place(&t.method, t.header);
+        out.push_str(&format!("=== trace {n}: {place}\n"));
         out.push_str("--- recorded\n");
         out.push_str(&t.recorded);
         out.push_str("--- optimized\n");

@@ -126,6 +126,12 @@ impl BcEngine {
     fn continue_after(&mut self, r: &mut Regs, pushed: bool) -> Result<Flow> {
         if pushed {
             *r = self.top_regs();
+            if self.u.options.jit.enabled && r.pc == 0 {
+                // A method's entry: it may run as a trace or be recorded.
+                let (flow, pc) = self.method_entry(r.code, r.fp)?;
+                r.pc = pc;
+                return Ok(flow);
+            }
             return Ok(Flow::Goto);
         }
         Ok(Flow::Next)

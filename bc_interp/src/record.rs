@@ -16,7 +16,7 @@ use lang::runtime::value::Value;
 use lang::tracing::arith::{self, Binary, Outcome};
 use lang::tracing::calls::{self, Call};
 use lang::tracing::recording::Compare;
-use lang::tracing::{Recording, Shadow};
+use lang::tracing::{Recording, Shadow, METHOD_ENTRY};
 
 use crate::bytecode::{Instr, Op};
 use crate::handlers::Regs;
@@ -244,10 +244,11 @@ impl BcEngine {
                 let block = calls::record_block(rec, &self.u, method, (outer, receiver), snapshot);
                 rec.push(block);
             }
-            // A return from the loop's own method: a side trace ends there (the interpreter
-            // returns); for the loop's own recording, the loop ended in this iteration.
+            // A return from the loop's own method: a side trace or a method's recording ends
+            // there (the interpreter returns); for a loop's own recording, the loop ended in
+            // this iteration.
             Op::Return | Op::ReturnSlot if rec.frames.len() == 1 => {
-                if rec.side_of.is_none() {
+                if rec.side_of.is_none() && rec.header != METHOD_ENTRY {
                     rec.abort(Abort::LoopEnded);
                     return false;
                 }

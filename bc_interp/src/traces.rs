@@ -13,7 +13,7 @@ use jit::backend::CompiledTrace;
 use lang::runtime::engine::Result;
 use lang::runtime::method::Method;
 use lang::runtime::value::Value;
-use lang::tracing::{self, RecordedFrame, Recording};
+use lang::tracing::{self, RecordedFrame, Recording, METHOD_ENTRY};
 
 use crate::bytecode::Op;
 use crate::handlers::Flow;
@@ -61,6 +61,48 @@ impl BcEngine {
                 ));
                 self.u.jit_stats.recordings += 1;
                 Ok((Flow::Switch, header))
+            }
+        }
+    }
+
+    /// At the entry of an activation of `code` at `fp`, pushed by a send: runs the method's
+    /// trace if it has one, or counts the call and starts recording when the method is hot
+    /// (a method is recorded from its entry to its return, as a loop is from its header).
+    #[inline(never)]
+    pub(crate) fn method_entry(
+        &mut self,
+        code: &'static BcMethod,
+        fp: usize,
+    ) -> Result<(Flow, usize)> {
+        if self.recording.is_some() {
+            return Ok((Flow::Goto, 0)); // the recording follows the call
+        }
+        let options = self.u.options.jit;
+        let depth = self.u.stack.len() - fp;
+        let trace = {
+            let mut loops = code.loops.borrow_mut();
+            let state = loops.at(METHOD_ENTRY);
+            match state.trace.clone() {
+                Some(t) if state.depth == depth => Some(t),
+                Some(_) => return Ok((Flow::Goto, 0)),
+                None if state.hot(&options) => None,
+                None => return Ok((Flow::Goto, 0)),
+            }
+        };
+        match trace {
+            Some(trace) => self.run_trace(code, fp, METHOD_ENTRY as usize, trace),
+            None => {
+                let end = code.code.len() as u32;
+                self.recording = Some(Recording::new(
+                    &self.u,
+                    code.method,
+                    (METHOD_ENTRY, end),
+                    vec![0],
+                    fp,
+                    depth,
+                ));
+                self.u.jit_stats.recordings += 1;
+                Ok((Flow::Switch, 0))
             }
         }
     }

@@ -19,6 +19,18 @@ use std::rc::Rc;
 pub use recording::{RecordedFrame, Recording, Shadow};
 pub use stats::JitStats;
 
+/// The header key of a method's entry (never a code position): a method called often is
+/// recorded from its entry to its return, as a loop is from its header.
+pub const METHOD_ENTRY: u32 = u32::MAX;
+
+/// How `--jit-summary` and `--jit-log` name the loop at `header` of `method`.
+pub fn place(method: &str, header: u32) -> String {
+    match header {
+        METHOD_ENTRY => format!("{method} (method entry)"),
+        header => format!("{method} at {header}"),
+    }
+}
+
 /// Runs `trace` on `slots` (following links into other traces) until it leaves, counting
 /// the entry and the exit; under `--jit-stress-guards` it leaves at the 1st, 2nd, … 7th guard
 /// in turn.

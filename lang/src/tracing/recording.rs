@@ -942,7 +942,7 @@ impl Recording {
         }
         let compiled = compiled?;
         stats.compiled += 1;
-        let place = format!("{} at {}", self.method.display_name(), self.header);
+        let place = super::place(&self.method.display_name(), self.header);
         let counts = stats.compiled_loops.entry(place).or_default();
         if self.side_of.is_some() {
             stats.side_traces += 1;
