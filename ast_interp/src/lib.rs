@@ -126,6 +126,13 @@ impl Engine for AstEngine {
             {
                 self.eval_recording(&code.body, base)
             }
+            // A method called often may run as a trace, or be recorded.
+            Ok(()) if self.u.options.jit.enabled && self.recording.is_none() => {
+                match self.method_entry(code, base) {
+                    Some(result) => result,
+                    None => self.eval(&code.body, base),
+                }
+            }
             Ok(()) => self.eval(&code.body, base),
             Err(e) => Err(e),
         };

@@ -18,7 +18,7 @@ use lang::runtime::dispatch::{GlobalCache, InlineCache, SuperCache};
 use lang::runtime::method::Method;
 use lang::runtime::universe::Universe;
 use lang::runtime::value::Value;
-use lang::tracing::LoopState;
+use lang::tracing::{LoopState, METHOD_ENTRY};
 
 /// Where an activation's context chain starts.
 #[derive(Clone, Copy, Debug)]
@@ -198,6 +198,15 @@ pub struct LoopJit {
 }
 
 impl LoopJit {
+    /// The key of this loop among its method's (`AstMethod::loop_at`): its path, or
+    /// `[METHOD_ENTRY]` for the method's entry.
+    pub fn key(&self) -> Vec<u32> {
+        match self.number {
+            METHOD_ENTRY => vec![METHOD_ENTRY],
+            _ => self.path().to_vec(),
+        }
+    }
+
     /// The loop node's path from the method's body.
     pub fn path(&self) -> &[u32] {
         self.path.get().expect("set when the tree was built")
@@ -341,6 +350,9 @@ impl Node {
 /// A method or block body, ready to run.
 pub struct AstMethod {
     pub method: &'static Method,
+    /// The JIT state of the method's entry: a method called often is recorded from its entry
+    /// to its return, as a loop is from its header (its path is the body's, `[]`).
+    pub entry: LoopJit,
     /// The paths of its loop nodes.
     pub loops: Box<[Box<[u32]>]>,
     pub frame_slots: usize,
@@ -388,6 +400,11 @@ impl AstMethod {
         let mut loops = Vec::new();
         number_loops(&body, &mut Vec::new(), &mut loops);
         AstMethod {
+            entry: LoopJit {
+                number: METHOD_ENTRY,
+                path: OnceCell::from(Box::default()),
+                state: RefCell::new(LoopState::default()),
+            },
             loops: loops.into_boxed_slice(),
             method,
             frame_slots: code.frame_slots(),
@@ -406,9 +423,23 @@ impl AstMethod {
         path.iter().try_fold(&self.body, |node, &c| node.child(c))
     }
 
-    /// The JIT state of the loop node at `path`.
-    pub fn loop_at(&self, path: &[u32]) -> Option<&LoopJit> {
-        self.node_at(path)?.loop_jit()
+    /// The JIT state of the loop at `key` (`LoopJit::key`): a loop node's path, or the
+    /// method's entry.
+    pub fn loop_at(&self, key: &[u32]) -> Option<&LoopJit> {
+        match key {
+            [METHOD_ENTRY] => Some(&self.entry),
+            path => self.node_at(path)?.loop_jit(),
+        }
+    }
+
+    /// Every loop's JIT state and key, the method's entry first.
+    pub fn all_loops(&self) -> impl Iterator<Item = (Vec<u32>, &LoopJit)> {
+        let entry = std::iter::once((vec![METHOD_ENTRY], &self.entry));
+        let loops = self
+            .loops
+            .iter()
+            .filter_map(|p| Some((p.to_vec(), self.loop_at(p)?)));
+        entry.chain(loops)
     }
 }
 

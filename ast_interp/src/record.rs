@@ -16,7 +16,7 @@ use lang::runtime::value::Value;
 use lang::tracing::arith::{self, Binary, Outcome};
 use lang::tracing::calls::{self, Call};
 use lang::tracing::recording::Compare;
-use lang::tracing::{Recording, Shadow};
+use lang::tracing::{Recording, Shadow, METHOD_ENTRY};
 
 use crate::eval::code_of;
 use crate::node::{ArithNode, ArithOp, GlobalNode, Head, Node, Place, AT_HEADER, EVALUATE};
@@ -94,6 +94,16 @@ impl AstRecording {
             self.rec.drop_top(1);
         }
         snapshot
+    }
+
+    /// Ends the recording at `tail` after the loop frame's current path, where the last
+    /// value was answered (it is the snapshot's last value).
+    fn close_with_last(&mut self, tail: &[u32]) {
+        let mut target = self.paths[0].clone();
+        target.extend_from_slice(tail);
+        self.rec.push(self.last);
+        self.rec.target = Some(target);
+        self.closed = true;
     }
 
     /// The snapshot after child `c` of the node being evaluated answered the last value.
@@ -470,7 +480,21 @@ impl AstEngine {
     pub(crate) fn rec_return(&mut self) {
         if let Some(r) = self.live() {
             if r.rec.frames.len() == 1 {
-                r.rec.abort(Abort::LoopEnded);
+                match r.rec.header {
+                    // A method's recording ends where it returns: after the `^`'s value.
+                    METHOD_ENTRY => r.close_with_last(&[0]),
+                    _ => r.rec.abort(Abort::LoopEnded),
+                }
+            }
+        }
+    }
+
+    /// The body of a method being recorded from its entry answered the last value (it has
+    /// no `^` at its end): the recording ends there.
+    pub(crate) fn rec_method_end(&mut self) {
+        if let Some(r) = self.live() {
+            if r.rec.frames.len() == 1 && r.rec.header == METHOD_ENTRY {
+                r.close_with_last(&[]);
             }
         }
     }

@@ -15,10 +15,10 @@ use jit::recorder::Abort;
 use lang::runtime::engine::{Result, Unwind};
 use lang::runtime::method::Method;
 use lang::runtime::value::Value;
-use lang::tracing::{self, RecordedFrame, Recording};
+use lang::tracing::{self, RecordedFrame, Recording, METHOD_ENTRY};
 
 use crate::eval::{code_of, LoopAt, Mode, Plain, Recorded};
-use crate::node::{AstMethod, LoopJit, Node, AT_HEADER};
+use crate::node::{AstMethod, LoopJit, Node, AT_HEADER, EVALUATE};
 use crate::record::AstRecording;
 use crate::AstEngine;
 
@@ -37,6 +37,9 @@ pub(crate) enum Header {
 /// Whether `position` lies in an iteration of the loop at `path` of `code` (its header,
 /// condition or body; not the operands a loop node evaluates once before it starts).
 fn in_iteration(code: &AstMethod, path: &[u32], position: &[u32]) -> bool {
+    if path.is_empty() {
+        return true; // the method's body (`[]` is only ever the entry's path)
+    }
     let Some(rest) = position.strip_prefix(path) else {
         return false;
     };
@@ -127,6 +130,59 @@ impl AstEngine {
         self.run_trace(node, jit, fp, trace)
     }
 
+    /// At the entry of an activation of `code` at `fp` (its context made): runs the
+    /// method's trace if it has one, or counts the call and records this activation when the
+    /// method is hot. Answers the body's value (`None`: the engine evaluates the body).
+    #[inline(never)]
+    pub(crate) fn method_entry(&mut self, code: &AstMethod, fp: usize) -> Option<Result<Value>> {
+        let options = self.u.options.jit;
+        let depth = self.u.stack.len() - fp;
+        let jit = &code.entry;
+        let mut state = jit.state.borrow_mut();
+        let trace = match state.trace.clone() {
+            Some(t) if state.depth == depth => t,
+            Some(_) => return None,
+            None => {
+                let hot = !self.in_recorded_code && state.hot(&options);
+                drop(state);
+                return hot.then(|| self.record_method(code, fp));
+            }
+        };
+        drop(state);
+        Some(match self.run_trace(&code.body, jit, fp, trace) {
+            Ok(Header::Done(v)) => Ok(v),
+            Ok(_) => unreachable!("a method's trace resumes to the method's end"),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// Records an activation of `code` at `fp` from its entry to its return.
+    fn record_method(&mut self, code: &AstMethod, fp: usize) -> Result<Value> {
+        let depth = self.u.stack.len() - fp;
+        let header = (METHOD_ENTRY, 0);
+        let jit = &code.entry;
+        let position = vec![EVALUATE];
+        let rec = Recording::new(&self.u, code.method, header, position, fp, depth);
+        let mut recording = AstRecording::new(rec, &code.body, &jit.key());
+        recording.fresh = false;
+        self.recording = Some(Box::new(recording));
+        self.u.jit_stats.recordings += 1;
+        self.in_recorded_code = true;
+        let result = self.eval_recording(&code.body, fp);
+        if result.is_ok() {
+            self.rec_method_end();
+        }
+        self.in_recorded_code = false;
+        if let Some(recording) = self.recording.take() {
+            let reason = match recording.rec.aborted() {
+                None if recording.closed => None,
+                reason => Some(reason.unwrap_or(Abort::LeftLoop)),
+            };
+            self.end_recording(recording, reason);
+        }
+        result
+    }
+
     /// Records one iteration of the loop: evaluates it in recording mode, which comes back
     /// here at the header (the recording closed, or stopped early) or when the loop ends.
     fn record_iteration(&mut self, node: &Node, jit: &LoopJit, fp: usize) -> Result<Header> {
@@ -135,7 +191,7 @@ impl AstEngine {
         let depth = self.u.stack.len() - fp;
         let header = (jit.number, 0);
         let rec = Recording::new(&self.u, method, header, jit.header_position(), fp, depth);
-        let mut recording = AstRecording::new(rec, node, jit.path());
+        let mut recording = AstRecording::new(rec, node, &jit.key());
         recording.paths = vec![jit.path().to_vec()];
         self.recording = Some(Box::new(recording));
         self.u.jit_stats.recordings += 1;
@@ -255,16 +311,15 @@ impl AstEngine {
         slots.clear();
         slots.extend((fp..self.u.stack.len()).map(|i| self.u.stack[i].raw()));
         let options = self.u.options.jit;
-        // The loop whose trace runs (its path from the method's body), the trace's number.
-        let (mut owner, mut number, mut trace) = (jit.path(), 0u32, root);
+        // The loop whose trace runs (its key), the trace's number.
+        let (mut owner, mut number, mut trace) = (jit.key(), 0u32, root);
         let (exit, record_side) = loop {
             let (chain, exit) = tracing::run(&mut self.u, &trace, &mut slots, &mut exit_values);
             if chain.trace != trace.entry_address() {
                 // Linked traces ran on: another one of this method's left.
-                let found = code.loops.iter().find_map(|path| {
-                    let state = code.loop_at(path)?.state.borrow();
-                    let (number, trace) = state.find(chain.trace)?;
-                    Some((&**path, number, trace))
+                let found = code.all_loops().find_map(|(key, l)| {
+                    let (number, trace) = l.state.borrow().find(chain.trace)?;
+                    Some((key, number, trace))
                 });
                 (owner, number, trace) = found.expect("traces link only to their method's");
             }
@@ -272,10 +327,13 @@ impl AstEngine {
             if Some(exit.snapshot) == trace.closing_exit() {
                 // The trace ended at a loop header: that loop's trace takes over, unless a
                 // collection is due (the interpreter then goes on there, and collects).
-                let target = &frames[0].position;
-                let target_path = target.split_last().map_or(&[][..], |(_, p)| p);
-                let target_loop = code.loop_at(target_path).expect("a loop header");
-                owner = target_loop.path();
+                let target_loop = match frames[0].position.split_last() {
+                    Some((&AT_HEADER, path)) => code.loop_at(path),
+                    // Where the method returns (a method's trace): the interpreter returns.
+                    _ => break (exit, None),
+                };
+                let target_loop = target_loop.expect("a loop header");
+                owner = target_loop.key();
                 let next = target_loop.state.borrow().trace.clone();
                 match next {
                     Some(next) if !self.u.heap.wants_collection() => {
@@ -287,7 +345,7 @@ impl AstEngine {
                     _ => break (exit, None),
                 }
             }
-            let owner_loop = code.loop_at(owner).expect("a loop node");
+            let owner_loop = code.loop_at(&owner).expect("a loop node");
             let mut state = owner_loop.state.borrow_mut();
             if let Some(side) = state.side_trace_at((number, &trace), exit.snapshot) {
                 std::mem::swap(&mut slots, &mut exit_values);
@@ -304,7 +362,7 @@ impl AstEngine {
         let left = Left {
             frames: trace.exit_frames(exit.snapshot).to_vec(),
             values: exit_values.clone(),
-            owner: owner.to_vec(),
+            owner,
             side_of: record_side,
         };
         self.trace_slots = slots;
@@ -403,6 +461,17 @@ impl AstEngine {
             }
         }
         let completed = completed?;
+        if jit.number == METHOD_ENTRY {
+            // The method's body goes on to its end (a recording up to its return).
+            if M::RECORDING {
+                self.rec_resume_frame(0, &[]);
+            }
+            let v = self.resume_path::<M>(node, fp, &frames[0].position, completed)?;
+            if M::RECORDING {
+                self.rec_method_end();
+            }
+            return Ok(Header::Done(v));
+        }
         // The loop frame's position, from the loop node.
         let Some(position) = frames[0].position.strip_prefix(jit.path()) else {
             unreachable!("an exit inside the loop it was entered from");
