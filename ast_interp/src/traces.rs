@@ -173,13 +173,7 @@ impl AstEngine {
             self.rec_method_end();
         }
         self.in_recorded_code = false;
-        if let Some(recording) = self.recording.take() {
-            let reason = match recording.rec.aborted() {
-                None if recording.closed => None,
-                reason => Some(reason.unwrap_or(Abort::LeftLoop)),
-            };
-            self.end_recording(recording, reason);
-        }
+        self.end_unclosed_recording();
         result
     }
 
@@ -259,6 +253,19 @@ impl AstEngine {
         }
         r.rec.abort(Abort::Unsupported("an inner loop"));
         Header::Plain
+    }
+
+    /// Ends the recording if the evaluation it was in is over and it is still there: compiled
+    /// if it ended where the trace ends (`closed`), else aborted (when it was left, by an
+    /// error or an unwind).
+    fn end_unclosed_recording(&mut self) {
+        if let Some(recording) = self.recording.take() {
+            let reason = match recording.rec.aborted() {
+                None if recording.closed => None,
+                reason => Some(reason.unwrap_or(Abort::LeftLoop)),
+            };
+            self.end_recording(recording, reason);
+        }
     }
 
     /// Ends a recording: compiled, or aborted for `reason`; kept in the state of the loop
@@ -557,13 +564,7 @@ impl AstEngine {
         let result = self.resume_exit::<Recorded>((node, jit), fp, frames, bases);
         self.in_recorded_code = false;
         self.back_at_header = false;
-        if let Some(recording) = self.recording.take() {
-            let reason = match recording.rec.aborted() {
-                None if recording.closed => None,
-                reason => Some(reason.unwrap_or(Abort::LeftLoop)),
-            };
-            self.end_recording(recording, reason);
-        }
+        self.end_unclosed_recording();
         result
     }
 }
