@@ -52,6 +52,55 @@ fn a_sum_loop_s_trace_is_pinned() {
     insta::assert_snapshot!("sum_loop_machine_code", without_addresses(code));
 }
 
+/// The loop body (from `loop` to `jump`) of the first optimized trace in `engine`'s
+/// `--jit-log` of `program`, value numbers renamed in order of appearance.
+fn loop_body(engine: &str, program: &str) -> String {
+    let log = std::env::temp_dir().join(format!(
+        "somlab-jit-log-{engine}-{}.txt",
+        std::process::id()
+    ));
+    let log_arg = log.to_string_lossy().into_owned();
+    let run = som(&["--engine", engine, "--jit", "--jit-log", &log_arg, program]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&log).expect("the log was written");
+    let _ = std::fs::remove_file(&log);
+    let optimized = text
+        .split("--- optimized\n")
+        .nth(1)
+        .expect("an optimized trace");
+    let body = optimized
+        .split("\nloop\n")
+        .nth(1)
+        .and_then(|t| t.split("\njump\n").next())
+        .expect("a loop");
+    // Value numbers differ with what comes before the loop: number them afresh, and drop
+    // snapshot numbers (engine positions differ).
+    let mut names = std::collections::HashMap::new();
+    let mut renamed = Vec::new();
+    for word in body.split_whitespace() {
+        let word = match word.strip_prefix('%') {
+            Some(n) => {
+                let next = names.len();
+                format!("v{}", names.entry(n.to_string()).or_insert(next))
+            }
+            None if word.starts_with('@') => "@".to_string(),
+            None => word.to_string(),
+        };
+        renamed.push(word);
+    }
+    renamed.join(" ")
+}
+
+#[test]
+fn both_engines_compile_the_sum_loop_to_the_same_loop_body() {
+    let ast = loop_body("ast", "tests/jit/SumLoop.som");
+    let bc = loop_body("bc", "tests/jit/SumLoop.som");
+    assert_eq!(ast, bc);
+    // And it is the loop it should be: two integer guards, the test, two additions.
+    assert_eq!(ast.matches("guard_int").count(), 2, "{ast}");
+    assert_eq!(ast.matches("add_ov").count(), 2, "{ast}");
+}
+
 #[test]
 fn addresses_are_normalized() {
     assert_eq!(
