@@ -151,3 +151,24 @@ fn the_threshold_must_be_positive() {
     assert_eq!(run.status, 1);
     assert!(run.stderr.contains("--jit-threshold"), "{}", run.stderr);
 }
+
+#[test]
+fn non_local_returns_and_unknown_messages_leave_traces() {
+    // JitLeave's loops return from a block inlined into them and send a message nobody
+    // understands: the traces leave there for the interpreter, and nothing aborts.
+    for engine in ["bc", "ast"] {
+        let run = with_jit_summary(engine, "tests/programs/JitLeave.som");
+        assert_eq!(run.stdout, "84570\n300\n", "{engine}: {}", run.stderr);
+        assert!(
+            summary_number(&run.stderr, "traces compiled") >= 2,
+            "{engine}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            summary_number(&run.stderr, "aborts"),
+            0,
+            "{engine}: {}",
+            run.stderr
+        );
+    }
+}

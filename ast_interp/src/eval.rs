@@ -297,7 +297,7 @@ impl AstEngine {
             }
             Node::NonLocalReturn(value, line) => {
                 if M::RECORDING {
-                    self.rec_stop("a non-local return");
+                    self.rec_leave(&[EVALUATE]); // the interpreter returns
                 }
                 self.non_local_return(value, *line, fp)
             }

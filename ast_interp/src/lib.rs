@@ -26,9 +26,6 @@ pub struct AstEngine {
     built: Vec<&'static node::AstMethod>,
     /// The loop iteration being recorded, if any.
     recording: Option<Box<record::AstRecording>>,
-    /// Whether code evaluated in recording mode is on the Rust stack (no other recording may
-    /// start until it returns).
-    in_recorded_code: bool,
     /// Set when a recording-mode loop returns to the plain evaluator at its header.
     back_at_header: bool,
     /// Where compiled code left, while the evaluation unwinds to the loop that resumes there.
@@ -57,7 +54,6 @@ impl AstEngine {
             stack_limit: stack_address().saturating_sub(stack_bytes),
             built: Vec::new(),
             recording: None,
-            in_recorded_code: false,
             back_at_header: false,
             left: None,
             trace_slots: Vec::new(),

@@ -163,6 +163,16 @@ impl AstEngine {
         }
     }
 
+    /// Ends the recording: the trace leaves at `tail` after the current path (all
+    /// activations as they are) for the interpreter to do what it cannot.
+    pub(crate) fn rec_leave(&mut self, tail: &[u32]) {
+        if let Some(r) = self.live() {
+            let snapshot = r.snapshot(tail, None);
+            r.rec.leave(snapshot);
+            r.closed = true;
+        }
+    }
+
     pub(crate) fn rec_constant(&mut self, v: Value) {
         if let Some(r) = self.live() {
             r.last = r.rec.constant(v);
@@ -350,7 +360,9 @@ impl AstEngine {
         in_block: bool,
     ) {
         if !calls::block_is_recordable(method) {
-            return self.rec_stop("a block with a non-local return");
+            // Its home activation may not exist outside the trace: the trace leaves, and
+            // the interpreter makes the block.
+            return self.rec_leave(&[EVALUATE]);
         }
         let Some(mut r) = self.recording.take() else {
             return;
@@ -377,7 +389,8 @@ impl AstEngine {
         nargs: usize,
     ) -> Option<Inlined> {
         let Some(m) = found else {
-            self.rec_stop("doesNotUnderstand:");
+            // The trace leaves at the send: the interpreter sends doesNotUnderstand:.
+            self.rec_leave(&[nargs as u32]);
             return None;
         };
         let mut r = self.recording.take()?;

@@ -118,9 +118,9 @@ impl AstEngine {
             Some(t) if state.depth == depth => t.clone(),
             Some(_) => return Ok(Header::Iterate),
             None => {
-                let hot = !self.in_recorded_code && state.hot(&options);
+                let hot = state.hot(&options);
                 drop(state);
-                return match hot {
+                return match hot && self.may_record() {
                     true => self.record_iteration(node, jit, fp),
                     false => Ok(Header::Iterate),
                 };
@@ -143,9 +143,9 @@ impl AstEngine {
             Some(t) if state.depth == depth => t,
             Some(_) => return None,
             None => {
-                let hot = !self.in_recorded_code && state.hot(&options);
+                let hot = state.hot(&options);
                 drop(state);
-                return hot.then(|| self.record_method(code, fp));
+                return (hot && self.may_record()).then(|| self.record_method(code, fp));
             }
         };
         drop(state);
@@ -167,12 +167,10 @@ impl AstEngine {
         recording.fresh = false;
         self.recording = Some(Box::new(recording));
         self.u.jit_stats.recordings += 1;
-        self.in_recorded_code = true;
         let result = self.eval_recording(&code.body, fp);
         if result.is_ok() {
             self.rec_method_end();
         }
-        self.in_recorded_code = false;
         self.end_unclosed_recording();
         result
     }
@@ -189,9 +187,7 @@ impl AstEngine {
         recording.paths = vec![jit.path().to_vec()];
         self.recording = Some(Box::new(recording));
         self.u.jit_stats.recordings += 1;
-        self.in_recorded_code = true;
         let result = self.loop_at::<Recorded>(node, fp, LoopAt::Header);
-        self.in_recorded_code = false;
         let back_at_header = std::mem::take(&mut self.back_at_header);
         if let Some(recording) = self.recording.take() {
             // Not closed at the header: ended at another loop's; or stopped, or the loop
@@ -253,6 +249,19 @@ impl AstEngine {
         }
         r.rec.abort(Abort::Unsupported("an inner loop"));
         Header::Plain
+    }
+
+    /// Whether a recording may start: none is recording (one that has stopped or ended
+    /// while code it evaluated is still running is ended now — its owner is found by key).
+    fn may_record(&mut self) -> bool {
+        match &self.recording {
+            None => true,
+            Some(r) if !r.live() => {
+                self.end_unclosed_recording();
+                true
+            }
+            Some(_) => false,
+        }
     }
 
     /// Ends the recording if the evaluation it was in is over and it is still there: compiled
@@ -331,6 +340,9 @@ impl AstEngine {
                 (owner, number, trace) = found.expect("traces link only to their method's");
             }
             let frames = trace.exit_frames(exit.snapshot);
+            if Some(exit.snapshot) == trace.leaving_exit() {
+                break (exit, None); // for the interpreter to do what the trace cannot
+            }
             if Some(exit.snapshot) == trace.closing_exit() {
                 // The trace ended at a loop header: that loop's trace takes over, unless a
                 // collection is due (the interpreter then goes on there, and collects).
@@ -363,9 +375,11 @@ impl AstEngine {
             // worth a side trace.
             let ends_loop = frames.len() == 1 && frames[0].position == jit.header_position();
             let exit_state = state.exit(number, exit.snapshot);
-            let hot = !ends_loop && !self.in_recorded_code && exit_state.hot(&options);
+            let hot = !ends_loop && exit_state.hot(&options);
             break (exit, hot.then_some((number, exit.snapshot)));
         };
+        // (State borrows are over: ending a stopped recording updates its loop's.)
+        let record_side = record_side.filter(|_| self.may_record());
         let left = Left {
             frames: trace.exit_frames(exit.snapshot).to_vec(),
             values: exit_values.clone(),
@@ -559,10 +573,8 @@ impl AstEngine {
         recording.paths = frames.iter().map(|f| f.position.clone()).collect();
         self.recording = Some(Box::new(recording));
         self.u.jit_stats.recordings += 1;
-        self.in_recorded_code = true;
         self.back_at_header = false;
         let result = self.resume_exit::<Recorded>((node, jit), fp, frames, bases);
-        self.in_recorded_code = false;
         self.back_at_header = false;
         self.end_unclosed_recording();
         result

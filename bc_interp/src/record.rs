@@ -85,7 +85,7 @@ impl BcEngine {
             }
         }
         rec.instructions += 1;
-        let closes = self.record_instruction(&mut rec, r, instr);
+        let closes = self.record_instruction(&mut rec, r, instr) || rec.leaving.is_some();
         let aborted = rec.aborted();
         self.recording = Some(rec);
         match (closes, aborted) {
@@ -229,11 +229,13 @@ impl BcEngine {
             Op::Send | Op::SuperSend => self.record_send(rec, r, instr, len),
             Op::PushBlock => {
                 let method = Method::from_value(r.code.literals[b]);
+                let snapshot = rec.snapshot(pc as u32, len);
                 if !calls::block_is_recordable(method) {
-                    rec.abort(Abort::Unsupported("a block with a non-local return"));
+                    // Its home activation may not exist outside the trace: the trace leaves,
+                    // and the interpreter makes the block.
+                    rec.leave(snapshot);
                     return false;
                 }
-                let snapshot = rec.snapshot(pc as u32, len);
                 let code = r.code;
                 let outer = if code.context_size > 0 || code.is_block {
                     rec.read(code.head_slot)
@@ -397,6 +399,11 @@ impl BcEngine {
                     rec.count_ended(count, snapshot);
                 }
             }
+            // The trace leaves: the interpreter returns (or sends escapedBlock:).
+            Op::ReturnNonLocal => {
+                let snapshot = rec.snapshot(pc as u32, len);
+                rec.leave(snapshot);
+            }
             op => rec.abort(Abort::Unsupported(op.mnemonic())),
         }
         false
@@ -433,7 +440,7 @@ impl BcEngine {
             let snapshot = rec.snapshot(r.pc as u32, len);
             match site.super_cache.lookup(&mut self.u, site.selector) {
                 Some(m) => self.record_call(rec, r.pc, m, site.nargs, snapshot),
-                None => rec.abort(Abort::Unsupported("doesNotUnderstand:")),
+                None => rec.leave(snapshot), // the interpreter sends doesNotUnderstand:
             }
             return;
         }
@@ -459,7 +466,7 @@ impl BcEngine {
         rec.guard_class(s, receiver, class, snapshot);
         match self.u.lookup(class, site.selector) {
             Some(m) => self.record_call(rec, pc, m, nargs, snapshot),
-            None => rec.abort(Abort::Unsupported("doesNotUnderstand:")),
+            None => rec.leave(snapshot), // the interpreter sends doesNotUnderstand:
         }
     }
 

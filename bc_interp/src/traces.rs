@@ -138,6 +138,9 @@ impl BcEngine {
                     None => unreachable!("traces link only to traces of their method"),
                 }
             }
+            if Some(exit.snapshot) == trace.leaving_exit() {
+                break (exit, None); // for the interpreter to do what the trace cannot
+            }
             let closing = Some(exit.snapshot) == trace.closing_exit();
             let target = trace.exit_frames(exit.snapshot)[0].position[0] as usize;
             if closing && is_return(code, target) {

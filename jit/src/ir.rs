@@ -181,6 +181,7 @@ ir_ops! {
     Phi = "phi" (Fixed(2), imm: false) -> Void, Control, "At the back edge, the loop-carried %left (defined before `loop`) takes the value %right.";
     Jump = "jump" (Fixed(0), imm: false) -> Void, Control, "Back to `loop` (after the phis).";
     Exit = "exit" (Fixed(0), imm: false) -> Void, Control, "Leave through the snapshot: the end of a side trace, which has no loop (it ends where its loop's trace starts).";
+    Leave = "leave" (Fixed(0), imm: false) -> Void, Control, "Leave through the snapshot for the interpreter to do what the trace cannot (a non-local return, doesNotUnderstand:): ends a trace without a loop, like `exit`.";
 }
 
 /// What `new_object` allocates, packed into its immediate: the class word (an address below
@@ -450,11 +451,14 @@ impl Trace {
                 Op::Jump if i + 1 != self.insts.len() || loop_at.is_none() => {
                     return Err(at("jump ends a trace with a loop".into()));
                 }
-                Op::Exit if i + 1 != self.insts.len() || loop_at.is_some() => {
-                    return Err(at("exit ends a trace without a loop".into()));
+                Op::Exit | Op::Leave if i + 1 != self.insts.len() || loop_at.is_some() => {
+                    return Err(at(format!(
+                        "{} ends a trace without a loop",
+                        inst.op.mnemonic()
+                    )));
                 }
-                Op::Exit if inst.snapshot.is_none() => {
-                    return Err(at("exit needs a snapshot".into()));
+                Op::Exit | Op::Leave if inst.snapshot.is_none() => {
+                    return Err(at(format!("{} needs a snapshot", inst.op.mnemonic())));
                 }
                 Op::Jump => {}
                 _ if in_tail => return Err(at("only phis and the jump follow a phi".into())),

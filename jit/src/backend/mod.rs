@@ -104,6 +104,8 @@ pub struct CompiledTrace {
     pub(crate) exits: Vec<Vec<ExitFrame>>,
     /// A side trace's final `exit` (where its loop's trace takes over).
     pub(crate) closing_exit: Option<u32>,
+    /// A final `leave` (where the interpreter does what the trace cannot).
+    pub(crate) leaving_exit: Option<u32>,
     /// Per snapshot: the entry address of the trace its exit jumps to (0: none, the exit
     /// returns to the engine). The machine code reads these cells.
     pub(crate) links: Box<[std::cell::Cell<u64>]>,
@@ -243,6 +245,12 @@ impl CompiledTrace {
     /// For a side trace: the snapshot of its final `exit`, at its loop's header.
     pub fn closing_exit(&self) -> Option<u32> {
         self.closing_exit
+    }
+
+    /// The snapshot of the trace's final `leave`, if it ends in one: the interpreter goes on
+    /// there (it is no place for a side trace).
+    pub fn leaving_exit(&self) -> Option<u32> {
+        self.leaving_exit
     }
 
     /// The activations of `snapshot`, outermost first.

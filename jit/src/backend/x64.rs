@@ -158,6 +158,7 @@ pub fn compile(
     );
     let mut slots_read = 0;
     let mut closing_exit = None;
+    let mut leaving_exit = None;
     for (i, inst) in trace.insts.iter().enumerate() {
         let a = |k: usize| home(inst.args[k]);
         let r = homes[i];
@@ -619,6 +620,11 @@ pub fn compile(
                 closing_exit = inst.snapshot.map(|s| s.0);
                 dynasm!(ops ; .arch x64 ; jmp =>e);
             }
+            Op::Leave => {
+                let e = need_exit()?;
+                leaving_exit = inst.snapshot.map(|s| s.0);
+                dynasm!(ops ; .arch x64 ; jmp =>e);
+            }
             Op::Jump => {
                 // A parallel copy through temporaries: a phi's right may be another's left.
                 for (k, (_, right)) in phis.iter().enumerate() {
@@ -643,7 +649,7 @@ pub fn compile(
         }
     }
     // A trace ends in its loop's jump or in an exit: it must not fall off its end.
-    if trace.loop_index().is_none() && closing_exit.is_none() {
+    if trace.loop_index().is_none() && closing_exit.is_none() && leaving_exit.is_none() {
         return Err(BackendError::Unsupported(
             "a trace without a loop or an exit",
         ));
@@ -721,6 +727,7 @@ pub fn compile(
         slots_read,
         exits,
         closing_exit,
+        leaving_exit,
         links,
         linked: Default::default(),
     })

@@ -101,6 +101,9 @@ pub struct Recording {
     /// Where the recording ends when not at its own loop's back edge: another loop header in
     /// the loop's frame (the trace then ends in an `exit` there).
     pub target: Option<Vec<u32>>,
+    /// Where the trace leaves for the interpreter to do what it cannot (`leave`), when it
+    /// ends so.
+    pub leaving: Option<SnapshotId>,
     /// Instructions recorded so far.
     pub instructions: usize,
     /// Back edges of inner loops followed (unrolled) so far.
@@ -188,6 +191,7 @@ impl Recording {
             frames,
             side_of: None,
             target: None,
+            leaving: None,
             instructions: 0,
             unrolled: 0,
             nil: u.nil,
@@ -394,6 +398,14 @@ impl Recording {
             });
         }
         self.recorder.snapshot(Snapshot { frames })
+    }
+
+    /// Ends the recording here: the trace leaves through `snapshot` (which re-executes what
+    /// it cannot do — a non-local return, `doesNotUnderstand:` — in the interpreter).
+    pub fn leave(&mut self, snapshot: SnapshotId) {
+        if self.leaving.is_none() {
+            self.leaving = Some(snapshot);
+        }
     }
 
     /// Guards that `s`, whose value while recording is `seen`, keeps `seen`'s class (a
@@ -840,6 +852,16 @@ impl Recording {
         stats: &mut JitStats,
     ) -> Result<Rc<CompiledTrace>, String> {
         stats.tracing_time += self.started.elapsed();
+        if let Some(snapshot) = self.leaving {
+            // The interpreter goes on where the trace could not (all activations as they are).
+            self.recorder.emit_exit(Op::Leave, &[], 0, snapshot);
+            let recorded = self.recorder.len();
+            let trace = self
+                .take_recorder()
+                .finish_linear()
+                .map_err(|a| a.describe())?;
+            return self.compile(trace, recorded, None, options, stats);
+        }
         if let Some(target) = self.target.take().filter(|_| self.frames.len() == 1) {
             // Another loop's header, whose trace takes over (the engine checked that it
             // expects this many positions).
