@@ -852,36 +852,25 @@ impl Recording {
         stats: &mut JitStats,
     ) -> Result<Rc<CompiledTrace>, String> {
         stats.tracing_time += self.started.elapsed();
-        if let Some(snapshot) = self.leaving {
-            // The interpreter goes on where the trace could not (all activations as they are).
-            self.recorder.emit_exit(Op::Leave, &[], 0, snapshot);
-            let recorded = self.recorder.len();
-            let trace = self
-                .take_recorder()
-                .finish_linear()
-                .map_err(|a| a.describe())?;
-            return self.compile(trace, recorded, None, options, stats);
-        }
-        if let Some(target) = self.target.take().filter(|_| self.frames.len() == 1) {
-            // Another loop's header, whose trace takes over (the engine checked that it
-            // expects this many positions).
+        // A linear trace ends in its last exit: where the interpreter goes on for what the
+        // trace cannot do (`leave`), at another loop's header, whose trace takes over (the
+        // engine checked that it expects this many positions), or — a side trace — where its
+        // loop's trace begins.
+        let last_exit = if let Some(snapshot) = self.leaving {
+            Some((Op::Leave, snapshot))
+        } else if let Some(target) = self.target.take().filter(|_| self.frames.len() == 1) {
             let len = self.shadow.len();
-            let at_header = self.snapshot_at(vec![target], len);
-            self.recorder.emit_exit(Op::Exit, &[], 0, at_header);
-            let recorded = self.recorder.len();
-            let trace = self
-                .take_recorder()
-                .finish_linear()
-                .map_err(|a| a.describe())?;
-            return self.compile(trace, recorded, None, options, stats);
-        }
-        if self.frames.len() != 1 || self.shadow.len() != self.depth {
+            Some((Op::Exit, self.snapshot_at(vec![target], len)))
+        } else if self.frames.len() != 1 || self.shadow.len() != self.depth {
             return Err("the operand stack differs at the back edge".into());
-        }
-        if self.side_of.is_some() {
-            // A side trace ends where its loop's trace begins: the loop frame at the header.
-            let at_header = self.snapshot_at(vec![self.header_position.clone()], self.depth);
-            self.recorder.emit_exit(Op::Exit, &[], 0, at_header);
+        } else if self.side_of.is_some() {
+            let at_header = vec![self.header_position.clone()];
+            Some((Op::Exit, self.snapshot_at(at_header, self.depth)))
+        } else {
+            None
+        };
+        if let Some((op, snapshot)) = last_exit {
+            self.recorder.emit_exit(op, &[], 0, snapshot);
             let recorded = self.recorder.len();
             let trace = self
                 .take_recorder()
