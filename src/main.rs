@@ -68,13 +68,13 @@ struct Cli {
     #[arg(long)]
     gc_stats: bool,
 
-    /// Compile hot loops with the tracing JIT (both engines record into the same JIT). What a
-    /// trace cannot contain yet is counted as an abort in --jit-summary, and such loops stay
-    /// interpreted.
+    /// Compile hot loops and often-called methods with the tracing JIT (both engines record
+    /// into the same JIT). What a trace cannot contain yet is counted as an abort in
+    /// --jit-summary, and such loops stay interpreted.
     #[arg(long)]
     jit: bool,
 
-    /// Loop iterations before the JIT records a loop.
+    /// Loop iterations (or calls of a method) before the JIT records the loop (or method).
     #[arg(long, value_name = "N", default_value_t = lang::tracing::JitOptions::default().threshold,
           value_parser = clap::value_parser!(u32).range(1..))]
     jit_threshold: u32,
