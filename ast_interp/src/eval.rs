@@ -407,7 +407,18 @@ impl AstEngine {
                 if M::RECORDING {
                     self.rec_leave_child();
                 }
-                self.continue_after::<M>(node, fp, *c, v?)
+                // A loop node resumed through: compiled code run inside it may have left
+                // elsewhere in it (its function is not running yet to catch the unwind).
+                let Some(jit) = node.loop_jit() else {
+                    return self.continue_after::<M>(node, fp, *c, v?);
+                };
+                match self.resumed_here((node, jit), fp, v)? {
+                    Ok(v) => self.continue_after::<M>(node, fp, *c, v),
+                    Err(Header::Continue(at)) => self.loop_at::<M>(node, fp, at),
+                    Err(Header::Done(v)) => Ok(v),
+                    Err(Header::Iterate) => self.loop_at::<M>(node, fp, LoopAt::Header),
+                    Err(Header::Plain) => self.loop_at::<Plain>(node, fp, LoopAt::Header),
+                }
             }
         }
     }

@@ -132,6 +132,10 @@ impl Engine for AstEngine {
             Ok(()) => self.eval(&code.body, base),
             Err(e) => Err(e),
         };
+        let result = match result {
+            Err(Unwind::ToLoop { .. }) => self.body_resumed(code, base, result),
+            result => result,
+        };
         self.u.pop_frame();
         self.u.stack.truncate(base);
         match result {

@@ -242,13 +242,32 @@ impl AstEngine {
             return Header::Plain;
         }
         drop(state);
+        // An inner loop without a trace of its own: unrolled into this one, a few times.
         let r = self.recording.as_mut().expect("a recording");
-        if r.rec.unrolled < MAX_UNROLLED {
+        if !takes_over && r.rec.unrolled < MAX_UNROLLED {
             r.rec.unrolled += 1;
             return Header::Iterate;
         }
-        r.rec.abort(Abort::Unsupported("an inner loop"));
+        // Beyond that, or with a trace of its own (in an inlined activation): the trace
+        // leaves at the inner loop's header, where the interpreter goes on (and enters its
+        // trace).
+        self.rec_leave(&[AT_HEADER]);
         Header::Plain
+    }
+
+    /// The body of `code`'s activation at `fp` answered `result`: unless compiled code run
+    /// in it left outside its loops and the evaluation unwound to here, where the body goes
+    /// on from there.
+    pub(crate) fn body_resumed(
+        &mut self,
+        code: &AstMethod,
+        fp: usize,
+        result: Result<Value>,
+    ) -> Result<Value> {
+        match self.resumed_here((&code.body, &code.entry), fp, result)? {
+            Ok(v) | Err(Header::Done(v)) => Ok(v),
+            Err(_) => unreachable!("a method's body resumes to its end"),
+        }
     }
 
     /// Whether a recording may start: none is recording (one that has stopped or ended
@@ -392,13 +411,17 @@ impl AstEngine {
         if !in_iteration(code, jit.path(), position) {
             // Outside this loop's iterations (a linked trace recorded from a loop around it
             // ran on): the innermost loop around it where it left resumes.
+            // (None: outside every loop, where the method's activation resumes — a side trace
+            // recorded from the method's entry ran on to its return.)
             let around = code
                 .loops
                 .iter()
                 .filter(|p| jit.path().starts_with(p) && in_iteration(code, p, position))
-                .max_by_key(|p| p.len())
-                .expect("traces leave inside the loop they were recorded from");
-            let number = code.loop_at(around).expect("a loop node").number;
+                .max_by_key(|p| p.len());
+            let number = match around {
+                Some(path) => code.loop_at(path).expect("a loop node").number,
+                None => METHOD_ENTRY,
+            };
             self.left = Some(left);
             return Err(Unwind::ToLoop { fp, number });
         }
@@ -466,7 +489,10 @@ impl AstEngine {
             }
             let result = match completed {
                 Ok(value) => {
-                    self.resume_path::<M>(&code.body, bases[k], &frames[k].position, value)
+                    let result =
+                        self.resume_path::<M>(&code.body, bases[k], &frames[k].position, value);
+                    // (Compiled code run inside it may leave outside its loops.)
+                    self.body_resumed(code, bases[k], result)
                 }
                 Err(e) => Err(e),
             };

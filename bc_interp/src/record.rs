@@ -418,18 +418,23 @@ impl BcEngine {
         if in_loop_frame && target == rec.header as usize {
             return true;
         }
-        if in_loop_frame && rec.side_of.is_some() && code_loops_trace_depth(code, target).is_some()
-        {
+        let has_trace = code_loops_trace_depth(code, target).is_some();
+        if in_loop_frame && rec.side_of.is_some() && has_trace {
             rec.target = Some(vec![target as u32]);
             return true;
         }
         // An inner loop without a trace of its own: unrolled into this one, a few times.
-        if rec.unrolled < MAX_UNROLLED {
+        if !has_trace && rec.unrolled < MAX_UNROLLED {
             rec.unrolled += 1;
             return false;
         }
-        rec.abort(Abort::Unsupported("an inner loop"));
-        false
+        // Beyond that, or with a trace of its own (in an inlined activation): the trace
+        // leaves at the inner loop's header, where the interpreter goes on (and enters its
+        // trace).
+        let len = self.u.stack.len() - rec.origin;
+        let at_header = rec.snapshot(target as u32, len);
+        rec.leave(at_header);
+        true
     }
 
     /// A send (or super send) about to run: guards the receiver's class (so that the method
