@@ -181,6 +181,7 @@ ir_ops! {
     Phi = "phi" (Fixed(2), imm: false) -> Void, Control, "At the back edge, the loop-carried %left (defined before `loop`) takes the value %right.";
     Jump = "jump" (Fixed(0), imm: false) -> Void, Control, "Back to `loop` (after the phis).";
     Exit = "exit" (Fixed(0), imm: false) -> Void, Control, "Leave through the snapshot: the end of a side trace, which has no loop (it ends where its loop's trace starts).";
+    CallPure = "call_pure" (Fixed(1), imm: true) -> Ref, Call, "Calls the `extern \"C\"` function at address `imm` on a tagged value and answers the tagged value it returns (primitives a trace calls: they neither allocate nor fail, their receiver's class guarded).";
     Leave = "leave" (Fixed(0), imm: false) -> Void, Control, "Leave through the snapshot for the interpreter to do what the trace cannot (a non-local return, doesNotUnderstand:): ends a trace without a loop, like `exit`.";
 }
 

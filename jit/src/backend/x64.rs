@@ -95,6 +95,7 @@ fn store(ops: &mut dynasmrt::x64::Assembler, home: Home, scratch: u8) {
 const RAX: u8 = 0;
 const RCX: u8 = 1;
 const RDX: u8 = 2;
+const RDI: u8 = 7;
 const R9: u8 = 9;
 
 /// Compiles `trace`; `loop_snapshot` is where a safepoint request at the back edge leaves (its
@@ -597,6 +598,16 @@ pub fn compile(
                 );
                 store(&mut ops, r, RAX);
             }
+            Op::CallPure => {
+                // Values live in callee-saved registers or the frame: the call keeps them.
+                load(&mut ops, RDI, a(0));
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rax, QWORD inst.imm
+                    ; call rax
+                );
+                store(&mut ops, r, RAX);
+            }
             Op::StoreGlobal => {
                 load(&mut ops, RCX, a(0));
                 dynasm!(ops
@@ -988,6 +999,24 @@ jump
         // third iteration, after two increments.
         code.run(&mut slots, &mut exit, 9, &mut Fake::new(0));
         assert_eq!(exit, vec![int(5), int(1000)]);
+    }
+
+    extern "C" fn plus_one_tagged(v: u64) -> u64 {
+        int(((v >> 1) + 1) as i64)
+    }
+
+    #[test]
+    fn a_pure_function_is_called_with_a_tagged_value() {
+        let address = plus_one_tagged as *const () as usize;
+        let text = format!(
+            "%0 = input #0\n%1 = call_pure %0 #{address}\n%2 = call_pure %1 #{address}\n\
+             exit @0\n@0: 0x1 [0] %2\n"
+        );
+        let code = compile(&parse(&text).unwrap(), None, false, &LAYOUT).unwrap();
+        let mut slots = vec![int(40)];
+        let mut exit = Vec::new();
+        code.run(&mut slots, &mut exit, 0, &mut Fake::new(0));
+        assert_eq!(exit, vec![int(42)]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod double;
 mod integer;
 mod method;
 mod object;
-mod string;
+pub(crate) mod string;
 mod system;
 
 use crate::gc::Kind;
@@ -169,7 +169,7 @@ pub(crate) fn wrong_argument(
 }
 
 /// The text of a String or Symbol.
-fn text_of(v: Value) -> Option<&'static str> {
+pub(crate) fn text_of(v: Value) -> Option<&'static str> {
     (is_kind(v, Kind::String) || is_kind(v, Kind::Symbol)).then(|| layout::str(v))
 }
 

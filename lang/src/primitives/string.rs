@@ -29,17 +29,35 @@ pub fn symbol_as_string(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
 
 /// FNV-1a over the bytes, folded to a non-negative small integer: equal strings hash alike.
 pub fn hashcode(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
+    Ok(text_hash(text_receiver(e, "String>>hashcode", a[0])?))
+}
+
+fn text_hash(text: &str) -> Value {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text_receiver(e, "String>>hashcode", a[0])?.bytes() {
+    for b in text.bytes() {
         h ^= b as u64;
         h = h.wrapping_mul(0x100_0000_01b3);
     }
-    Ok(Value::small_int((h & 0x3fff_ffff) as i64))
+    Value::small_int((h & 0x3fff_ffff) as i64)
 }
 
 pub fn length(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     text_receiver(e, "String>>length", a[0])?;
     Ok(Value::small_int(object::char_count(a[0]) as i64))
+}
+
+/// `String>>hashcode` as compiled code calls it (`call_pure`): the receiver, a tagged String
+/// or Symbol (the trace guards its class), to its tagged hash.
+pub extern "C" fn hashcode_for_trace(receiver: u64) -> u64 {
+    let text = super::text_of(Value::from_raw(receiver)).unwrap_or_default();
+    text_hash(text).raw()
+}
+
+/// `String>>length` as compiled code calls it (as `hashcode_for_trace`).
+pub extern "C" fn length_for_trace(receiver: u64) -> u64 {
+    let v = Value::from_raw(receiver);
+    let count = super::text_of(v).map_or(0, |_| object::char_count(v));
+    Value::small_int(count as i64).raw()
 }
 
 fn all_chars(e: &mut dyn Engine, a: &[Value], what: &str, pred: fn(char) -> bool) -> Result<Value> {

@@ -14,7 +14,7 @@ use jit::recorder::Abort;
 
 use super::recording::{Compare, Recording, Shadow};
 use crate::gc::Kind;
-use crate::primitives::PRIMITIVES;
+use crate::primitives::{string, PRIMITIVES};
 use crate::runtime::class::Class;
 use crate::runtime::object;
 use crate::runtime::universe::Universe;
@@ -81,6 +81,19 @@ pub fn record(
             rec.identical(l, r, args[0] == args[1], snapshot)
         }
         ("Object", "class") => rec.constant(u.class_of(args[0]).as_value()),
+        // Called from the trace (the receiver's class, guarded, keeps it a String or Symbol).
+        ("String", "hashcode") | ("String", "length") => {
+            if crate::primitives::text_of(args[0]).is_none() {
+                return stop(rec, index);
+            }
+            let function = match selector {
+                "hashcode" => string::hashcode_for_trace as *const () as usize,
+                _ => string::length_for_trace as *const () as usize,
+            };
+            let receiver = shadow(rec, 0);
+            let r = rec.value(receiver);
+            Shadow::Value(rec.recorder.emit(Op::CallPure, &[r], function as i64))
+        }
         ("Class", "new") => {
             let Some(class) = Class::try_from_value(args[0]) else {
                 return stop(rec, index);
