@@ -16,7 +16,7 @@ use lang::runtime::value::Value;
 use lang::tracing::arith::{self, Binary, Outcome};
 use lang::tracing::calls::{self, Call};
 use lang::tracing::recording::Compare;
-use lang::tracing::{Recording, Shadow, METHOD_ENTRY};
+use lang::tracing::{Recording, Shadow};
 
 use crate::eval::code_of;
 use crate::node::{ArithNode, ArithOp, GlobalNode, Head, Node, Place, AT_HEADER, EVALUATE};
@@ -43,6 +43,9 @@ pub(crate) struct AstRecording {
     pub loop_node: *const Node,
     /// Whether the recording has not passed the loop's header yet.
     pub fresh: bool,
+    /// Whether it runs in a method's body from its entry (not in a loop): it ends where the
+    /// method returns.
+    pub in_method: bool,
     /// The path of the loop whose state keeps the outcome: the recorded loop's, or, for a
     /// side trace, the loop whose trace's exit it starts at.
     pub owner: Box<[u32]>,
@@ -61,6 +64,7 @@ impl AstRecording {
             last: Shadow::Entry,
             loop_node,
             fresh: true,
+            in_method: false,
             owner: owner.into(),
             stopped_at: None,
             closed: false,
@@ -493,10 +497,10 @@ impl AstEngine {
     pub(crate) fn rec_return(&mut self) {
         if let Some(r) = self.live() {
             if r.rec.frames.len() == 1 {
-                match r.rec.header {
+                match r.in_method {
                     // A method's recording ends where it returns: after the `^`'s value.
-                    METHOD_ENTRY => r.close_with_last(&[0]),
-                    _ => r.rec.abort(Abort::LoopEnded),
+                    true => r.close_with_last(&[0]),
+                    false => r.rec.abort(Abort::LoopEnded),
                 }
             }
         }
@@ -506,7 +510,7 @@ impl AstEngine {
     /// no `^` at its end): the recording ends there.
     pub(crate) fn rec_method_end(&mut self) {
         if let Some(r) = self.live() {
-            if r.rec.frames.len() == 1 && r.rec.header == METHOD_ENTRY {
+            if r.rec.frames.len() == 1 && r.in_method {
                 r.close_with_last(&[]);
             }
         }

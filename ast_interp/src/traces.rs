@@ -165,6 +165,7 @@ impl AstEngine {
         let rec = Recording::new(&self.u, code.method, header, position, fp, depth);
         let mut recording = AstRecording::new(rec, &code.body, &jit.key());
         recording.fresh = false;
+        recording.in_method = true;
         self.recording = Some(Box::new(recording));
         self.u.jit_stats.recordings += 1;
         let result = self.eval_recording(&code.body, fp);
@@ -596,6 +597,7 @@ impl AstEngine {
         );
         let mut recording = AstRecording::new(rec, node, &owner);
         recording.fresh = false;
+        recording.in_method = jit.number == METHOD_ENTRY;
         recording.paths = frames.iter().map(|f| f.position.clone()).collect();
         self.recording = Some(Box::new(recording));
         self.u.jit_stats.recordings += 1;
