@@ -23,6 +23,15 @@ pub use stats::JitStats;
 /// recorded from its entry to its return, as a loop is from its header.
 pub const METHOD_ENTRY: u32 = u32::MAX;
 
+/// The fewest optimized IR instructions a method's trace must have to be kept: a call of a
+/// shorter method costs less interpreted than entering and leaving its trace (measured on
+/// Json, whose accessors and constructors ran slower compiled).
+pub const MIN_METHOD_TRACE: usize = 40;
+
+/// Why a method's recording was not compiled when it was shorter than that; the method is
+/// not recorded again (neither an abort nor a blacklisting in `--jit-summary`).
+pub const TOO_SHORT: &str = "a method too short to be worth a trace";
+
 /// How `--jit-summary` and `--jit-log` name the loop at `header` of `method`.
 pub fn place(method: &str, header: u32) -> String {
     match header {
@@ -241,6 +250,8 @@ impl LoopState {
                 self.trace = Some(trace);
                 self.depth = depth;
             }
+            // Not a failure: the method is left to the interpreter (and not counted).
+            (Err(reason), None) if reason == TOO_SHORT => self.blacklisted = true,
             (Err(reason), None) if ended => {
                 stats.abort(reason);
                 self.ended(options, stats);

@@ -919,6 +919,14 @@ impl Recording {
     ) -> Result<Rc<CompiledTrace>, String> {
         let started = Instant::now();
         let optimized = jit::opt::optimize(&trace);
+        if self.header == super::METHOD_ENTRY
+            && self.side_of.is_none()
+            && optimized.insts.len() < super::MIN_METHOD_TRACE
+        {
+            // Entering and leaving a trace costs more than interpreting so little.
+            stats.backend_time += started.elapsed();
+            return Err(super::TOO_SHORT.into());
+        }
         let compiled = jit::backend::x64::compile(
             &optimized,
             loop_snapshot,
