@@ -245,13 +245,18 @@ impl AstEngine {
         drop(state);
         // An inner loop without a trace of its own: unrolled into this one, a few times.
         let r = self.recording.as_mut().expect("a recording");
-        if !takes_over && r.rec.unrolled < MAX_UNROLLED {
+        if r.rec.unrolled < MAX_UNROLLED {
             r.rec.unrolled += 1;
             return Header::Iterate;
         }
-        // Beyond that, or with a trace of its own (in an inlined activation): the trace
-        // leaves at the inner loop's header, where the interpreter goes on (and enters its
-        // trace).
+        // Beyond that, a loop's own recording stops (a loop trace that always left there
+        // would cost more than it saves: the loop stays interpreted, the inner one compiles
+        // on its own); a side trace leaves at the inner loop's header, where the interpreter
+        // goes on (and enters the inner loop's trace, if it has one).
+        if r.rec.side_of.is_none() {
+            r.rec.abort(Abort::Unsupported("an inner loop"));
+            return Header::Plain;
+        }
         self.rec_leave(&[AT_HEADER]);
         Header::Plain
     }

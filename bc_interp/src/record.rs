@@ -424,13 +424,18 @@ impl BcEngine {
             return true;
         }
         // An inner loop without a trace of its own: unrolled into this one, a few times.
-        if !has_trace && rec.unrolled < MAX_UNROLLED {
+        if rec.unrolled < MAX_UNROLLED {
             rec.unrolled += 1;
             return false;
         }
-        // Beyond that, or with a trace of its own (in an inlined activation): the trace
-        // leaves at the inner loop's header, where the interpreter goes on (and enters its
-        // trace).
+        // Beyond that, a loop's own recording stops (a loop trace that always left there
+        // would cost more than it saves: the loop stays interpreted, the inner one compiles
+        // on its own); a side trace leaves at the inner loop's header, where the interpreter
+        // goes on (and enters the inner loop's trace, if it has one).
+        if rec.side_of.is_none() {
+            rec.abort(Abort::Unsupported("an inner loop"));
+            return false;
+        }
         let len = self.u.stack.len() - rec.origin;
         let at_header = rec.snapshot(target as u32, len);
         rec.leave(at_header);

@@ -26,7 +26,7 @@ pub const METHOD_ENTRY: u32 = u32::MAX;
 /// The fewest optimized IR instructions a method's trace must have to be kept: a call of a
 /// shorter method costs less interpreted than entering and leaving its trace (measured on
 /// Json, whose accessors and constructors ran slower compiled).
-pub const MIN_METHOD_TRACE: usize = 40;
+pub const MIN_METHOD_TRACE: usize = 15;
 
 /// Why a method's recording was not compiled when it was shorter than that; the method is
 /// not recorded again (neither an abort nor a blacklisting in `--jit-summary`).
