@@ -741,18 +741,8 @@ impl Recording {
         ) else {
             return Shadow::Entry;
         };
-        let (op, a, b) = match compare {
-            Compare::Less => (Op::LtDouble, l, r),
-            Compare::Greater => (Op::LtDouble, r, l),
-            Compare::LessOrEqual => (Op::LeDouble, l, r),
-            Compare::GreaterOrEqual => (Op::LeDouble, r, l),
-            Compare::Equal => (Op::EqDouble, l, r),
-        };
-        Shadow::Cond {
-            cond: self.recorder.emit(op, &[a, b], 0),
-            holds,
-            resume: snapshot,
-        }
+        let ops = (Op::LtDouble, Op::LeDouble, Op::EqDouble);
+        self.condition(compare, ops, (l, r), holds, snapshot)
     }
 
     /// `op` on the double of a number that was `seen` (`sqrt_double`).
@@ -799,12 +789,26 @@ impl Recording {
         let Some((l, r)) = self.small_ints(left, right, snapshot) else {
             return Shadow::Entry;
         };
+        let ops = (Op::LtInt, Op::LeInt, Op::EqInt);
+        self.condition(compare, ops, (l, r), holds, snapshot)
+    }
+
+    /// The condition `compare` of `l` and `r` with the IR comparisons `(lt, le, eq)` (greater
+    /// ones swap the operands), which `holds` while recording; it resumes at `snapshot`.
+    fn condition(
+        &mut self,
+        compare: Compare,
+        (lt, le, eq): (Op, Op, Op),
+        (l, r): (ValueId, ValueId),
+        holds: bool,
+        snapshot: SnapshotId,
+    ) -> Shadow {
         let (op, a, b) = match compare {
-            Compare::Less => (Op::LtInt, l, r),
-            Compare::Greater => (Op::LtInt, r, l),
-            Compare::LessOrEqual => (Op::LeInt, l, r),
-            Compare::GreaterOrEqual => (Op::LeInt, r, l),
-            Compare::Equal => (Op::EqInt, l, r),
+            Compare::Less => (lt, l, r),
+            Compare::Greater => (lt, r, l),
+            Compare::LessOrEqual => (le, l, r),
+            Compare::GreaterOrEqual => (le, r, l),
+            Compare::Equal => (eq, l, r),
         };
         Shadow::Cond {
             cond: self.recorder.emit(op, &[a, b], 0),
