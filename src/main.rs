@@ -69,10 +69,15 @@ struct Cli {
     gc_stats: bool,
 
     /// Compile hot loops and often-called methods with the tracing JIT (both engines record
-    /// into the same JIT). What a trace cannot contain yet is counted as an abort in
-    /// --jit-summary, and such loops stay interpreted.
-    #[arg(long)]
+    /// into the same JIT) [the default]. What a trace cannot contain is counted as an abort
+    /// in --jit-summary, and such loops stay interpreted.
+    #[arg(long, overrides_with = "no_jit")]
     jit: bool,
+
+    /// Interpret only: no loop or method is recorded or compiled (what the interpreter
+    /// measurements use). The last of --jit and --no-jit counts.
+    #[arg(long, overrides_with = "jit")]
+    no_jit: bool,
 
     /// Loop iterations (or calls of a method) before the JIT records the loop (or method).
     #[arg(long, value_name = "N", default_value_t = lang::tracing::JitOptions::default().threshold,
@@ -104,7 +109,8 @@ struct Cli {
 
     /// Write execution counts (CSV) to FILE at exit: per bytecode and bytecode pair with
     /// `--engine bc`, per AST node kind with `--engine ast` (needs a build with
-    /// `--features dispatch-counts`).
+    /// `--features dispatch-counts`). Only what the interpreter runs is counted: add
+    /// --no-jit to count every operation of the program.
     #[arg(long, value_name = "FILE")]
     count_dispatch: Option<PathBuf>,
 
@@ -260,7 +266,7 @@ fn main() -> ExitCode {
         gc_stats: cli.gc_stats,
         fixed_clock: cli.fixed_clock,
         jit: lang::tracing::JitOptions {
-            enabled: cli.jit,
+            enabled: !cli.no_jit,
             threshold: cli.jit_threshold,
             stress_guards: cli.jit_stress_guards,
             ..Default::default()

@@ -57,14 +57,23 @@ fn integer_loops_are_compiled_and_run_as_traces() {
 }
 
 #[test]
-fn without_jit_nothing_is_recorded() {
-    let run = som(&["--jit-summary", "tests/programs/JitIntLoops.som"]);
-    assert_eq!(
-        summary_number(&run.stderr, "loops recorded"),
-        0,
-        "{}",
-        run.stderr
+fn the_jit_is_on_by_default_and_no_jit_turns_it_off() {
+    let loops = "tests/programs/JitIntLoops.som";
+    let recorded = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--jit-summary", loops]);
+        let run = som(&all);
+        assert_eq!(run.status, 0, "{args:?}: {}", run.stderr);
+        summary_number(&run.stderr, "loops recorded")
+    };
+    assert!(
+        recorded(&[]) >= 6,
+        "the default compiles JitIntLoops' six loops"
     );
+    assert_eq!(recorded(&["--no-jit"]), 0);
+    // The last of the two flags counts.
+    assert_eq!(recorded(&["--jit", "--no-jit"]), 0);
+    assert!(recorded(&["--no-jit", "--jit"]) >= 6);
 }
 
 #[test]
@@ -125,14 +134,13 @@ fn unsupported_loops_abort_and_are_blacklisted() {
     ]);
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert_eq!(run.stdout, "100\n");
-    // Five recordings of the loop abort there (and, from their entry, five of the library
-    // method that calls the primitive).
+    // Five recordings of the loop abort at the primitive.
     let aborts: u64 = run
         .stderr
         .lines()
-        .find(|l| l.ends_with("unsupported: primitive String>>concatenate:"))
+        .find(|l| l.ends_with("unsupported: primitive System>>fullGC"))
         .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no concatenate: aborts in:\n{}", run.stderr));
+        .unwrap_or_else(|| panic!("no fullGC aborts in:\n{}", run.stderr));
     assert!(aborts >= 5, "{}", run.stderr);
     // Blacklisted: the program's loop (and any of the library's that abort as often).
     let blacklisted: u64 = run
@@ -170,5 +178,67 @@ fn non_local_returns_and_unknown_messages_leave_traces() {
             "{engine}: {}",
             run.stderr
         );
+    }
+}
+
+/// The reasons on the summary's abort lines (`   N  reason`, after the `aborts` line).
+fn abort_reasons(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("aborts"))
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with("time"))
+        .filter_map(|l| {
+            l.trim_start()
+                .split_once("  ")
+                .map(|(_, r)| r.trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn primitives_that_allocate_or_fail_are_called_from_traces() {
+    // Big integers, Double>>cos, string concatenation and substrings: every primitive is
+    // called from the traces, none stops a recording (the checked program's output, with a
+    // primitive failing inside a trace, is compared in every configuration by programs.rs).
+    for engine in ["bc", "ast"] {
+        let run = som(&[
+            "--engine",
+            engine,
+            "--jit-threshold",
+            "5",
+            "--jit-summary",
+            "tests/programs/JitPrimitiveCalls.som",
+        ]);
+        assert_eq!(run.status, 1, "{engine}: {}", run.stderr);
+        assert!(
+            summary_number(&run.stderr, "traces compiled") >= 2,
+            "{engine}: {}",
+            run.stderr
+        );
+        let reasons = abort_reasons(&run.stderr);
+        assert!(
+            reasons.iter().all(|r| !r.contains("primitive")),
+            "{engine}: {reasons:?}"
+        );
+    }
+}
+
+#[test]
+fn loops_with_long_inner_loops_are_compiled() {
+    // Inner loops of 100 iterations, in a called method and in the loop's own body: the
+    // outer loops' traces end at the inner loops' headers instead of aborting.
+    for engine in ["bc", "ast"] {
+        let run = with_jit_summary(engine, "tests/programs/JitLongInnerLoops.som");
+        assert_eq!(run.stdout, "3020000\n3020000\n", "{engine}: {}", run.stderr);
+        let reasons = abort_reasons(&run.stderr);
+        assert!(
+            reasons
+                .iter()
+                .all(|r| r == "the loop ended while recording"),
+            "{engine}: {reasons:?}"
+        );
+        let traced_loops = run.stderr.lines().filter(|l| l.contains(" at ")).count();
+        assert!(traced_loops >= 3, "{engine}: {}", run.stderr);
     }
 }

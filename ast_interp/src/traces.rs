@@ -15,7 +15,7 @@ use jit::recorder::Abort;
 use lang::runtime::engine::{Result, Unwind};
 use lang::runtime::method::Method;
 use lang::runtime::value::Value;
-use lang::tracing::{self, RecordedFrame, Recording, METHOD_ENTRY};
+use lang::tracing::{self, InnerLoop, RecordedFrame, Recording, METHOD_ENTRY};
 
 use crate::eval::{code_of, LoopAt, Mode, Plain, Recorded};
 use crate::node::{AstMethod, LoopJit, Node, AT_HEADER, EVALUATE};
@@ -60,9 +60,6 @@ pub(crate) struct Left {
     owner: Vec<u32>,
     side_of: Option<(u32, u32)>,
 }
-
-/// Back edges of inner loops a recording may follow (unrolling them into the trace).
-const MAX_UNROLLED: u32 = 40;
 
 impl AstEngine {
     /// The loop `node` (whose JIT state is `jit`) of the frame at `fp` is at its header.
@@ -211,7 +208,8 @@ impl AstEngine {
     /// A loop header reached while recording: the loop the recording runs in closes the
     /// recording (or, the first time, starts the iteration); another loop's, in the same
     /// activation and with a trace, ends it there (that trace takes over); any other loop is
-    /// unrolled into the trace.
+    /// unrolled into the trace a few times, then the trace ends at its header
+    /// (`Recording::inner_loop`).
     fn recording_header(&mut self, node: &Node, jit: &LoopJit, fp: usize) -> Header {
         let Some(r) = self.recording.as_mut() else {
             return Header::Plain;
@@ -243,21 +241,18 @@ impl AstEngine {
             return Header::Plain;
         }
         drop(state);
-        // An inner loop without a trace of its own: unrolled into this one, a few times.
+        // An inner loop without a trace of its own: unrolled into this one, a few times;
+        // beyond that, the trace ends at its header.
         let r = self.recording.as_mut().expect("a recording");
-        if r.rec.unrolled < MAX_UNROLLED {
-            r.rec.unrolled += 1;
-            return Header::Iterate;
+        let in_loop_frame = fp == r.rec.origin;
+        match r.rec.inner_loop() {
+            InnerLoop::Unroll => return Header::Iterate,
+            InnerLoop::EndAtHeader if in_loop_frame => {
+                r.rec.target = Some(jit.header_position());
+                r.closed = true;
+            }
+            InnerLoop::EndAtHeader | InnerLoop::LeaveAtHeader => self.rec_leave(&[AT_HEADER]),
         }
-        // Beyond that, a loop's own recording stops (a loop trace that always left there
-        // would cost more than it saves: the loop stays interpreted, the inner one compiles
-        // on its own); a side trace leaves at the inner loop's header, where the interpreter
-        // goes on (and enters the inner loop's trace, if it has one).
-        if r.rec.side_of.is_none() {
-            r.rec.abort(Abort::Unsupported("an inner loop"));
-            return Header::Plain;
-        }
-        self.rec_leave(&[AT_HEADER]);
         Header::Plain
     }
 
@@ -399,8 +394,7 @@ impl AstEngine {
             // Back to the interpreter. An exit where the loop it was entered from ends is not
             // worth a side trace.
             let ends_loop = frames.len() == 1 && frames[0].position == jit.header_position();
-            let exit_state = state.exit(number, exit.snapshot);
-            let hot = !ends_loop && exit_state.hot(&options);
+            let hot = !ends_loop && state.exit_is_hot(number, exit.snapshot, &options);
             break (exit, hot.then_some((number, exit.snapshot)));
         };
         // (State borrows are over: ending a stopped recording updates its loop's.)

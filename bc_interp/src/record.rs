@@ -16,7 +16,7 @@ use lang::runtime::value::Value;
 use lang::tracing::arith::{self, Binary, Outcome};
 use lang::tracing::calls::{self, Call};
 use lang::tracing::recording::Compare;
-use lang::tracing::{Recording, Shadow, METHOD_ENTRY};
+use lang::tracing::{InnerLoop, Recording, Shadow, METHOD_ENTRY};
 
 use crate::bytecode::{Instr, Op};
 use crate::handlers::Regs;
@@ -412,7 +412,8 @@ impl BcEngine {
     /// A back edge to `target` while recording: the end of the iteration if it is the
     /// recorded loop's header; a side trace ends at any loop header in the loop's frame (a
     /// loop that it left, or the one around it). A loop inside the recorded one whose trace
-    /// does not exist yet stops the recording.
+    /// does not exist yet is unrolled a few times, then the trace ends at its header
+    /// (`Recording::inner_loop`).
     fn closes(&self, rec: &mut Recording, code: &BcMethod, target: usize) -> bool {
         let in_loop_frame = rec.frames.len() == 1;
         if in_loop_frame && target == rec.header as usize {
@@ -423,22 +424,17 @@ impl BcEngine {
             rec.target = Some(vec![target as u32]);
             return true;
         }
-        // An inner loop without a trace of its own: unrolled into this one, a few times.
-        if rec.unrolled < MAX_UNROLLED {
-            rec.unrolled += 1;
-            return false;
-        }
-        // Beyond that, a loop's own recording stops (a loop trace that always left there
-        // would cost more than it saves: the loop stays interpreted, the inner one compiles
-        // on its own); a side trace leaves at the inner loop's header, where the interpreter
-        // goes on (and enters the inner loop's trace, if it has one).
-        if rec.side_of.is_none() {
-            rec.abort(Abort::Unsupported("an inner loop"));
-            return false;
-        }
+        // An inner loop without a trace of its own: unrolled into this one, a few times;
+        // beyond that, the trace ends at its header.
         let len = self.u.stack.len() - rec.origin;
-        let at_header = rec.snapshot(target as u32, len);
-        rec.leave(at_header);
+        match rec.inner_loop() {
+            InnerLoop::Unroll => return false,
+            InnerLoop::EndAtHeader => rec.target = Some(vec![target as u32]),
+            InnerLoop::LeaveAtHeader => {
+                let at_header = rec.snapshot(target as u32, len);
+                rec.leave(at_header);
+            }
+        }
         true
     }
 
@@ -536,9 +532,6 @@ impl BcEngine {
         }
     }
 }
-
-/// Back edges of inner loops a recording may follow (unrolling them into the trace).
-const MAX_UNROLLED: u32 = 40;
 
 /// Whether a jump to `target` leaves the loop a root recording follows (past its back edge,
 /// in the loop's activation): the loop ended in the iteration being recorded. (A side trace

@@ -172,7 +172,7 @@ impl BcEngine {
                 continue;
             }
             let key = (number, exit.snapshot);
-            let hot = state.exit(number, exit.snapshot).hot(&options);
+            let hot = state.exit_is_hot(number, exit.snapshot, &options);
             break (exit, hot.then_some(Some((key, state.depth))));
         };
         // The exit values are each activation's positions (slots, then operands), the loop

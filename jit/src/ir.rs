@@ -175,7 +175,7 @@ ir_ops! {
     NewObject = "new_object" (Fixed(0), imm: true) -> Ref, Alloc, "A new object of the shape `imm` (`AllocShape`: class, kind, fields), fields nil; leaves when the nursery's chunk is full.";
     NewArray = "new_array" (Fixed(1), imm: true) -> Ref, Alloc, "A new array of class `imm` and the given size, elements nil; leaves when the size is negative or large, or the nursery's chunk is full.";
     // Everything else the runtime does.
-    CallPrimitive = "call_primitive" (Variadic, imm: true) -> Ref, Call, "Primitive number `imm` on the receiver and arguments.";
+    CallPrimitive = "call_primitive" (Variadic, imm: true) -> Ref, Call, "Calls primitive number `imm` on the receiver and arguments (tagged values) and answers its result; leaves through the snapshot (at the send) when the primitive fails, having changed nothing.";
     // Loop structure.
     Loop = "loop" (Fixed(0), imm: false) -> Void, Control, "The loop header: the body follows.";
     Phi = "phi" (Fixed(2), imm: false) -> Void, Control, "At the back edge, the loop-carried %left (defined before `loop`) takes the value %right.";

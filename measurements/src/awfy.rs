@@ -70,16 +70,15 @@ pub fn schedule(plan: &Plan) -> Vec<(u32, &Job, &str)> {
     order
 }
 
-/// The `som` command of one run: `som --engine E <extra> -cp Core:<dir> Core/Harness.som
-/// <Name> <iterations> <inner>`.
+/// The `som` command of one run: `som <engine's arguments> <extra> -cp Core:<dir>
+/// Core/Harness.som <Name> <iterations> <inner>`.
 pub fn command(plan: &Plan, engine: &str, job: &Job) -> Command {
     let classpath: Vec<String> = suite::classpath(&plan.awfy, &job.benchmark)
         .iter()
         .map(|p| p.display().to_string())
         .collect();
     let mut cmd = Command::new(&plan.som);
-    cmd.arg("--engine")
-        .arg(engine)
+    cmd.args(suite::engine_args(engine).expect("engines are checked when planning"))
         .args(&plan.extra_args)
         .arg("-cp")
         .arg(classpath.join(":"))
@@ -401,6 +400,7 @@ mod tests {
             [
                 "--engine".to_string(),
                 "bc".into(),
+                "--no-jit".into(),
                 "--gc-stress".into(),
                 "-cp".into(),
                 format!("{awfy}/Core:{awfy}/Richards"),

@@ -49,19 +49,19 @@ pub enum SequenceStart {
 pub const CONFIGS: [Config; 3] = [
     Config {
         name: "bc",
-        som_args: &["--engine", "bc", "--dispatch", "match"],
+        som_args: &["--engine", "bc", "--dispatch", "match", "--no-jit"],
         function: "bc_interp::dispatch_loop::<impl bc_interp::BcEngine>::dispatch_loop_match",
         start: SequenceStart::LoopHead,
     },
     Config {
         name: "bc-table",
-        som_args: &["--engine", "bc", "--dispatch", "table"],
+        som_args: &["--engine", "bc", "--dispatch", "table", "--no-jit"],
         function: "bc_interp::dispatch_loop::<impl bc_interp::BcEngine>::dispatch_loop_table",
         start: SequenceStart::CallBlock,
     },
     Config {
         name: "ast",
-        som_args: &["--engine", "ast"],
+        som_args: &["--engine", "ast", "--no-jit"],
         function: "ast_interp::eval::<impl ast_interp::AstEngine>::eval",
         start: SequenceStart::Entry,
     },

@@ -149,7 +149,7 @@ struct CountArgs {
 
 #[derive(Args, Debug)]
 struct MicroArgs {
-    /// Engines (`som --engine`).
+    /// Engines: `ast`, `bc` (the interpreters, `--no-jit`), `ast+jit`, `bc+jit`.
     #[arg(long, value_delimiter = ',', default_value = "ast,bc")]
     engines: Vec<String>,
     /// Operations (default: all in benchmarks/micro/operations.txt).
@@ -175,7 +175,8 @@ struct MicroArgs {
 
 #[derive(Args, Debug)]
 struct AwfyArgs {
-    /// Engines to compare (`som --engine`); the first is the baseline of the ratios.
+    /// Engines to compare: `ast` and `bc` (the interpreters, `--no-jit`), `ast+jit` and
+    /// `bc+jit` (the same with the tracing JIT); the first is the baseline of the ratios.
     #[arg(long, value_delimiter = ',', default_value = "ast,bc")]
     engines: Vec<String>,
     /// Benchmarks to run (default: all 14, micro then macro).
@@ -242,12 +243,7 @@ fn plan_of(args: &AwfyArgs) -> SetupResult<Plan> {
     }
 
     for engine in &args.engines {
-        if !suite::ENGINES.contains(&engine.as_str()) {
-            return Err(format!(
-                "unknown engine `{engine}` (known: {})",
-                suite::ENGINES.join(", ")
-            ));
-        }
+        suite::check_engine(engine)?;
     }
     let mut engines = args.engines.clone();
     engines.dedup();
@@ -451,6 +447,11 @@ fn run_micro(args: &MicroArgs) -> ExitCode {
     };
     if args.k == 0 || args.iterations == 0 {
         return fail("--k and --iterations must be at least 1".into());
+    }
+    for engine in &args.engines {
+        if let Err(e) = suite::check_engine(engine) {
+            return fail(e);
+        }
     }
     let out = args.out.clone().unwrap_or_else(|| {
         let stamp = awfy::timestamp(SystemTime::now());

@@ -78,7 +78,7 @@ pub fn operations(dir: &Path) -> io::Result<Vec<(String, String)>> {
         .collect())
 }
 
-/// The command that runs one program: `som --engine E dir/Op.som K ITERATIONS`.
+/// The command that runs one program: `som <engine's arguments> dir/Op.som K ITERATIONS`.
 pub fn som_command(
     som: &Path,
     dir: &Path,
@@ -88,8 +88,7 @@ pub fn som_command(
     iterations: u64,
 ) -> Command {
     let mut c = Command::new(som);
-    c.arg("--engine")
-        .arg(engine)
+    c.args(crate::suite::engine_args(engine).expect("engines are checked when planning"))
         .arg(dir.join(format!("{operation}.som")))
         .arg(k.to_string())
         .arg(iterations.to_string());

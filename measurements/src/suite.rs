@@ -46,8 +46,33 @@ pub const BENCHMARKS: [Benchmark; 14] = [
     bench("Richards", 100, 1),
 ];
 
-/// The engines `som --engine` accepts.
-pub const ENGINES: [&str; 2] = ["ast", "bc"];
+/// The engine configurations the runners measure (the `engine` column): each interpreter
+/// alone, and each with the tracing JIT.
+pub const ENGINES: [&str; 4] = ["ast", "bc", "ast+jit", "bc+jit"];
+
+/// The `som` arguments that select `engine` (one of `ENGINES`): `ast` and `bc` are the
+/// interpreters alone (`--no-jit`; the JIT is on by default), `ast+jit` and `bc+jit` the same
+/// engines with the JIT.
+pub fn engine_args(engine: &str) -> Option<[&'static str; 3]> {
+    Some(match engine {
+        "ast" => ["--engine", "ast", "--no-jit"],
+        "bc" => ["--engine", "bc", "--no-jit"],
+        "ast+jit" => ["--engine", "ast", "--jit"],
+        "bc+jit" => ["--engine", "bc", "--jit"],
+        _ => return None,
+    })
+}
+
+/// An unknown engine configuration, named with the known ones.
+pub fn check_engine(engine: &str) -> Result<(), String> {
+    match engine_args(engine) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "unknown engine `{engine}` (known: {})",
+            ENGINES.join(", ")
+        )),
+    }
+}
 
 /// The benchmark called `name` (exact, case-sensitive: it is a SOM class name).
 pub fn find(name: &str) -> Option<Benchmark> {

@@ -5,13 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The engine and GC configurations every program must behave identically in.
+/// The engine and GC configurations every program must behave identically in: each
+/// interpreter alone (`--no-jit`), and with the JIT compiling after one iteration.
 pub const CONFIGURATIONS: &[&[&str]] = &[
-    &["--engine", "ast"],
-    &["--engine", "ast", "--gc-stress"],
-    &["--engine", "bc"],
-    &["--engine", "bc", "--gc-stress"],
-    &["--engine", "bc", "--dispatch", "table"],
+    &["--engine", "ast", "--no-jit"],
+    &["--engine", "ast", "--no-jit", "--gc-stress"],
+    &["--engine", "bc", "--no-jit"],
+    &["--engine", "bc", "--no-jit", "--gc-stress"],
+    &["--engine", "bc", "--no-jit", "--dispatch", "table"],
     &["--engine", "bc", "--jit", "--jit-threshold", "1"],
     &[
         "--engine",

@@ -7,9 +7,9 @@
 //! code without the checks `CompiledTrace::run` makes (slot count, exit buffer size).
 //!
 //! `x64` generates the code: values in a few registers and stack slots (a simple whole-trace
-//! allocation), integer, double, comparison, boxing, guard, field, element, allocation and
-//! loop operations; a trace with another operation (a primitive call) is refused
-//! (`Unsupported`), and the JIT counts that as an abort.
+//! allocation), integer, double, comparison, boxing, guard, field, element, allocation,
+//! call and loop operations; a trace with another operation is refused (`Unsupported`), and
+//! the JIT counts that as an abort.
 
 pub mod x64;
 
@@ -71,6 +71,12 @@ pub unsafe trait TraceRuntime {
     fn nursery(&mut self) -> (*mut usize, *const usize);
     /// The trace left, having allocated `bytes` (for the runtime's statistics).
     fn finished(&mut self, bytes: u64);
+    /// Primitive number `index` on `args` (tagged values, the receiver first): its tagged
+    /// result, or `None` when it failed (having changed nothing: the trace leaves before
+    /// the send, and the interpreter sends it again). It may allocate — moving the nursery's
+    /// bump pointer, which the code reads again at each of its own allocations — but may
+    /// not move or free objects.
+    fn call_primitive(&mut self, index: u32, args: &[u64]) -> Option<u64>;
 }
 
 /// The trampoline the machine code calls for `TraceContext::remember`.
@@ -81,6 +87,70 @@ extern "sysv64" fn remember_trampoline(runtime: *mut std::ffi::c_void, object: u
     let runtime = unsafe { &mut *(runtime as *mut &mut dyn TraceRuntime) };
     runtime.remember(object);
 }
+
+/// The function the machine code calls for `call_primitive`: primitive `index` on the
+/// `count` values the code wrote to the start of the exit buffer. Answers the result, or 0
+/// (no tagged value) when the primitive failed. Afterwards the context's safepoint flag says
+/// whether the runtime now wants a collection (a primitive that allocated may ask for one),
+/// so that the trace leaves at its next back edge.
+pub(crate) extern "sysv64" fn primitive_trampoline(
+    context: *mut TraceContext,
+    index: u64,
+    count: u64,
+) -> u64 {
+    let mut args = [0u64; MAX_PRIMITIVE_ARGS];
+    let count = (count as usize).min(MAX_PRIMITIVE_ARGS);
+    // SAFETY: `context` is the `TraceContext` that `CompiledTrace::run_linked` keeps on its
+    // stack while the code runs; the code passes it on (in rbx) and is paused in this call.
+    // Its exit buffer holds `TRACE_BUFFER` values, of which the code wrote `count`
+    // (at most `MAX_PRIMITIVE_ARGS`, which the backend checks). `runtime` points to the
+    // `&mut dyn TraceRuntime` of the same call (as in `remember_trampoline`).
+    let (context, runtime) = unsafe {
+        let context = &mut *context;
+        args[..count].copy_from_slice(std::slice::from_raw_parts(context.exit_values, count));
+        let runtime = &mut *(context.runtime as *mut &mut dyn TraceRuntime);
+        (context, runtime)
+    };
+    let result = runtime.call_primitive(index as u32, &args[..count]);
+    context.safepoint = runtime.safepoint_requested() as u64;
+    result.unwrap_or(0)
+}
+
+/// The function the shared exit path calls: writes snapshot `snapshot`'s values to the exit
+/// buffer and their count to the context. `saved` points to the value registers the path
+/// pushed (rbp, r12, r13, r14, r15, then the snapshot number), just below the trace's frame,
+/// whose stack slots follow; `homes` is the trace's `exit_homes`.
+pub(crate) extern "sysv64" fn write_exit_values(
+    context: *mut TraceContext,
+    snapshot: u64,
+    saved: *const u64,
+    homes: *const Box<[i32]>,
+) {
+    const SAVED_WORDS: isize = 6;
+    // SAFETY: the machine code calls this from its shared exit path with the context it was
+    // given (`run_linked` keeps it alive), `homes` the address of its `CompiledTrace`'s
+    // `exit_homes` (alive while its code runs) holding an entry for every snapshot, and
+    // `saved` its stack pointer after pushing six words, below the trace's frame: a register
+    // home indexes the pushed words, a stack home is a byte offset into the frame, which
+    // `x64::compile` sized to hold every value's slot. The exit buffer holds `TRACE_BUFFER`
+    // values, no fewer than any snapshot of a compiled trace has.
+    unsafe {
+        let context = &mut *context;
+        let homes = &*homes.add(snapshot as usize);
+        for (k, &home) in homes.iter().enumerate() {
+            let value = if home < 0 {
+                *saved.offset(-1 - home as isize)
+            } else {
+                *saved.offset(SAVED_WORDS + home as isize / 8)
+            };
+            *context.exit_values.add(k) = value;
+        }
+        context.exit_count = homes.len() as u64;
+    }
+}
+
+/// The most values (receiver and arguments) a `call_primitive` passes.
+pub const MAX_PRIMITIVE_ARGS: usize = 8;
 
 /// One activation of an exit's snapshot, outermost first.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,6 +181,11 @@ pub struct CompiledTrace {
     pub(crate) links: Box<[std::cell::Cell<u64>]>,
     /// The traces linked to, kept alive as long as this one.
     pub(crate) linked: std::cell::RefCell<Vec<std::rc::Rc<CompiledTrace>>>,
+    /// Per snapshot that exits through the shared exit path: where each of its values lives
+    /// (`x64::encode_home`); empty for the snapshots whose stubs write their values
+    /// themselves. The machine code passes its address to `write_exit_values`.
+    #[allow(dead_code)] // read by the machine code, through the address it holds
+    pub(crate) exit_homes: Box<[Box<[i32]>]>,
 }
 
 /// Where a run of linked traces left: the exit's snapshot, and which trace it belongs to.
@@ -218,7 +293,8 @@ impl CompiledTrace {
         // swaps the two buffers and jumps to the linked trace, which `link` checked reads no
         // more slots than the exit wrote and keeps alive in `linked`; so every trace of a
         // chain meets the same conditions. It calls `remember` with `runtime`
-        // (both live for the whole call), and allocates by bumping the nursery pointer below
+        // (both live for the whole call) and `primitive_trampoline` with the context (a
+        // primitive may allocate, never collect), and allocates by bumping the nursery pointer below
         // its limit (valid until `finished`, as `TraceRuntime`'s contract says), filling
         // every word it allocates. It reads and writes the fields and elements its guards
         // establish: the runtime records those accesses only behind guards that make the

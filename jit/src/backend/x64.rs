@@ -165,7 +165,8 @@ pub fn compile(
         let r = homes[i];
         let exit = inst.snapshot.map(|s| exits[s.0 as usize]);
         let need_exit = || exit.ok_or(BackendError::Unsupported("a guard without a snapshot"));
-        if stress && inst.op.effect() == crate::ir::Effect::Guard {
+        let leaves = inst.op.effect() == crate::ir::Effect::Guard || inst.op == Op::CallPrimitive;
+        if stress && leaves {
             let e = need_exit()?;
             dynasm!(ops ; .arch x64 ; sub QWORD [rbx + CTX_COUNTDOWN], 1 ; jz =>e);
         }
@@ -608,6 +609,31 @@ pub fn compile(
                 );
                 store(&mut ops, r, RAX);
             }
+            Op::CallPrimitive => {
+                // The receiver and arguments go to the exit buffer (free until an exit
+                // writes it); values live in callee-saved registers or the frame.
+                let e = need_exit()?;
+                let count = inst.args.len();
+                if count > super::MAX_PRIMITIVE_ARGS {
+                    return Err(BackendError::Unsupported("a primitive with many arguments"));
+                }
+                dynasm!(ops ; .arch x64 ; mov rcx, [rbx + CTX_EXIT_VALUES]);
+                for k in 0..count {
+                    load(&mut ops, RAX, a(k));
+                    dynasm!(ops ; .arch x64 ; mov [rcx + 8 * k as i32], rax);
+                }
+                dynasm!(ops
+                    ; .arch x64
+                    ; mov rdi, rbx
+                    ; mov rsi, QWORD inst.imm
+                    ; mov edx, count as i32
+                    ; mov rax, QWORD super::primitive_trampoline as *const () as i64
+                    ; call rax
+                    ; test rax, rax
+                    ; jz =>e
+                );
+                store(&mut ops, r, RAX);
+            }
             Op::StoreGlobal => {
                 load(&mut ops, RCX, a(0));
                 dynasm!(ops
@@ -656,7 +682,6 @@ pub fn compile(
                 }
                 dynasm!(ops ; .arch x64 ; jmp =>loop_label);
             }
-            op => return Err(BackendError::Unsupported(op.mnemonic())),
         }
     }
     // A trace ends in its loop's jump or in an exit: it must not fall off its end.
@@ -666,46 +691,72 @@ pub fn compile(
         ));
     }
     let mut exit_size = 0;
+    // Snapshots with many values (deeply inlined activations) share one exit path that a
+    // runtime function fills the exit buffer from (`write_exit_values`, reading the homes
+    // from `exit_homes`); the others write their values inline, which is faster (the exits a
+    // linked trace takes every iteration are small) but costs code per value per exit.
+    let shared_exit = ops.new_dynamic_label();
+    let mut exit_homes: Vec<Box<[i32]>> = Vec::with_capacity(trace.snapshots.len());
+    let mut any_shared = false;
     for (s, snapshot) in trace.snapshots.iter().enumerate() {
-        dynasm!(ops ; .arch x64 ; =>exits[s] ; mov rcx, [rbx + CTX_EXIT_VALUES]);
-        let mut k = 0i32;
-        for frame in &snapshot.frames {
-            for v in &frame.slots {
-                if trace.type_of(*v) != Type::Ref {
-                    return Err(BackendError::Unsupported(
-                        "a snapshot value that is not a tagged value",
-                    ));
-                }
-                load(&mut ops, RAX, home(*v));
-                dynasm!(ops ; .arch x64 ; mov [rcx + 8 * k], rax);
-                k += 1;
-            }
+        let values: Vec<crate::ir::ValueId> = snapshot
+            .frames
+            .iter()
+            .flat_map(|f| f.slots.iter().copied())
+            .collect();
+        if values.iter().any(|v| trace.type_of(*v) != Type::Ref) {
+            return Err(BackendError::Unsupported(
+                "a snapshot value that is not a tagged value",
+            ));
         }
-        exit_size = exit_size.max(k as usize);
-        // A linked exit swaps the slot and exit buffers, leaves this trace's frame and
-        // jumps to the linked trace's entry (which finds the context in rdi again).
-        let unlinked = ops.new_dynamic_label();
+        exit_size = exit_size.max(values.len());
+        dynasm!(ops ; .arch x64 ; =>exits[s]);
+        if values.len() > INLINE_EXIT_VALUES {
+            any_shared = true;
+            exit_homes.push(values.iter().map(|v| encode_home(home(*v))).collect());
+            dynasm!(ops ; .arch x64 ; mov esi, s as i32 ; jmp =>shared_exit);
+            continue;
+        }
+        exit_homes.push(Box::new([]));
+        dynasm!(ops ; .arch x64 ; mov rcx, [rbx + CTX_EXIT_VALUES]);
+        for (k, v) in values.iter().enumerate() {
+            load(&mut ops, RAX, home(*v));
+            dynasm!(ops ; .arch x64 ; mov [rcx + 8 * k as i32], rax);
+        }
+        let k = values.len() as i32;
         dynasm!(ops
             ; .arch x64
             ; mov QWORD [rbx + CTX_EXIT_COUNT], k
             ; mov rax, QWORD links_address + 8 * s as i64
             ; mov rax, [rax]
-            ; test rax, rax
-            ; jz =>unlinked
-            ; mov rcx, [rbx + CTX_SLOTS]
-            ; mov rdx, [rbx + CTX_EXIT_VALUES]
-            ; mov [rbx + CTX_SLOTS], rdx
-            ; mov [rbx + CTX_EXIT_VALUES], rcx
-            ; mov rdi, rbx
         );
-        leave_frame(&mut ops, frame);
+        follow_link(&mut ops, frame, epilogue, Some(s as i32));
+    }
+    let exit_homes: Box<[Box<[i32]>]> = exit_homes.into_boxed_slice();
+    if any_shared {
+        // esi: the snapshot. The value registers are saved below the frame (with esi, six
+        // words: rsp stays 16-aligned for the call), then the runtime function writes the
+        // exit buffer; the exit continues as an inline one would, the snapshot in rsi.
         dynasm!(ops
             ; .arch x64
-            ; jmp rax
-            ; =>unlinked
-            ; mov eax, s as i32
-            ; jmp =>epilogue
+            ; =>shared_exit
+            ; push rsi
+            ; push r15
+            ; push r14
+            ; push r13
+            ; push r12
+            ; push rbp
+            ; mov rdi, rbx
+            ; mov rdx, rsp
+            ; mov rcx, QWORD exit_homes.as_ptr() as i64
+            ; mov rax, QWORD super::write_exit_values as *const () as i64
+            ; call rax
+            ; add rsp, 40
+            ; pop rsi
+            ; mov rax, QWORD links_address
+            ; mov rax, [rax + rsi * 8]
         );
+        follow_link(&mut ops, frame, epilogue, None);
     }
     if exit_size > super::TRACE_BUFFER || slots_read > super::TRACE_BUFFER {
         return Err(BackendError::Unsupported(
@@ -741,7 +792,53 @@ pub fn compile(
         leaving_exit,
         links,
         linked: Default::default(),
+        exit_homes,
     })
+}
+
+/// The most values an exit writes with inline code; bigger snapshots share one exit path.
+const INLINE_EXIT_VALUES: usize = 24;
+
+/// A value's home for `write_exit_values`: a register as `-1 - k` (k: its place among the
+/// registers the shared exit pushes: rbp, r12, r13, r14, r15), a stack slot as its offset.
+fn encode_home(home: Home) -> i32 {
+    match home {
+        Home::Reg(r) => {
+            let k = [5u8, 12, 13, 14, 15].iter().position(|x| *x == r);
+            -1 - k.expect("values live in the value registers") as i32
+        }
+        Home::Stack(offset) => offset,
+    }
+}
+
+/// The end of an exit whose values are written, `rax` the entry of the trace it is linked to
+/// (0: none). A linked exit swaps the slot and exit buffers, leaves this trace's frame and
+/// jumps to the linked trace's entry (which finds the context in rdi again); an unlinked one
+/// returns the snapshot's number (`number`, or in esi) to the engine.
+fn follow_link(
+    ops: &mut dynasmrt::x64::Assembler,
+    frame: i32,
+    epilogue: dynasmrt::DynamicLabel,
+    number: Option<i32>,
+) {
+    let unlinked = ops.new_dynamic_label();
+    dynasm!(ops
+        ; .arch x64
+        ; test rax, rax
+        ; jz =>unlinked
+        ; mov rcx, [rbx + CTX_SLOTS]
+        ; mov rdx, [rbx + CTX_EXIT_VALUES]
+        ; mov [rbx + CTX_SLOTS], rdx
+        ; mov [rbx + CTX_EXIT_VALUES], rcx
+        ; mov rdi, rbx
+    );
+    leave_frame(ops, frame);
+    dynasm!(ops ; .arch x64 ; jmp rax ; =>unlinked);
+    match number {
+        Some(n) => dynasm!(ops ; .arch x64 ; mov eax, n),
+        None => dynasm!(ops ; .arch x64 ; mov eax, esi),
+    }
+    dynasm!(ops ; .arch x64 ; jmp =>epilogue);
 }
 
 /// Pops the trace's frame and the registers its entry saved (the reverse of the prologue).
@@ -835,6 +932,12 @@ mod tests {
         remembered: Vec<u64>,
         allocated: u64,
         safepoint: bool,
+        /// `call_primitive`s seen: the primitive number and the arguments.
+        calls: Vec<(u32, Vec<u64>)>,
+        /// The fake primitive's sum from which it fails, and after how many calls it asks
+        /// for a safepoint.
+        fail_from: i64,
+        safepoint_after: usize,
     }
 
     impl Fake {
@@ -848,6 +951,9 @@ mod tests {
                 remembered: Vec::new(),
                 allocated: 0,
                 safepoint: false,
+                calls: Vec::new(),
+                fail_from: i64::MAX,
+                safepoint_after: usize::MAX,
             }
         }
     }
@@ -866,6 +972,16 @@ mod tests {
         }
         fn finished(&mut self, bytes: u64) {
             self.allocated += bytes;
+        }
+        /// Every primitive adds its small-integer arguments (receiver included), and fails
+        /// when the sum reaches `fail_from`.
+        fn call_primitive(&mut self, index: u32, args: &[u64]) -> Option<u64> {
+            self.calls.push((index, args.to_vec()));
+            if self.calls.len() >= self.safepoint_after {
+                self.safepoint = true;
+            }
+            let sum: i64 = args.iter().map(|a| (*a as i64) >> 1).sum();
+            (sum < self.fail_from).then_some(int(sum))
         }
     }
 
@@ -1079,13 +1195,54 @@ jump
         drop(object);
     }
 
+    /// Slot 1 := primitive #9 on (slot 1, slot 0), for ever: the fake primitive adds.
+    const CALLS: &str = "\
+%0 = input #0
+%1 = input #1
+loop
+%3 = call_primitive %1 %0 #9 @0
+phi %1 %3
+jump
+@0: 0x1 [0] %0 %1
+";
+
     #[test]
-    fn unsupported_operations_are_refused() {
-        let text = "%0 = input #0\nloop\n%2 = call_primitive %0 #3 @0\njump\n@0: 0x1 [0] %0\n";
-        assert_eq!(
-            compile(&parse(text).unwrap(), None, false, &LAYOUT).err(),
-            Some(super::BackendError::Unsupported("call_primitive"))
-        );
+    fn primitives_are_called_with_their_arguments_and_a_failure_leaves_before_the_call() {
+        let code = compile(&parse(CALLS).unwrap(), Some(0), false, &LAYOUT).unwrap();
+        let mut runtime = Fake::new(0);
+        runtime.fail_from = 20;
+        let (mut slots, mut exit) = (vec![int(7), int(0)], Vec::new());
+        let left = code.run(&mut slots, &mut exit, 0, &mut runtime);
+        // 0+7, 7+7, 14+7 = 21 fails: the exit has the values before that call.
+        assert_eq!(left.snapshot, 0);
+        assert_eq!(exit, vec![int(7), int(14)]);
+        let seen: Vec<(u32, Vec<u64>)> = [0, 7, 14]
+            .iter()
+            .map(|&x| (9, vec![int(x), int(7)]))
+            .collect();
+        assert_eq!(runtime.calls, seen);
+    }
+
+    #[test]
+    fn a_primitive_that_asks_for_a_collection_makes_the_trace_leave_at_its_back_edge() {
+        let code = compile(&parse(CALLS).unwrap(), Some(0), false, &LAYOUT).unwrap();
+        let mut runtime = Fake::new(0);
+        runtime.safepoint_after = 2;
+        let (mut slots, mut exit) = (vec![int(1), int(0)], Vec::new());
+        code.run(&mut slots, &mut exit, 0, &mut runtime);
+        // The second call asks; its iteration ends and the trace leaves with its result.
+        assert_eq!(runtime.calls.len(), 2);
+        assert_eq!(exit, vec![int(1), int(2)]);
+    }
+
+    #[test]
+    fn under_stress_a_call_can_leave_before_it_runs() {
+        let code = compile(&parse(CALLS).unwrap(), Some(0), true, &LAYOUT).unwrap();
+        let mut runtime = Fake::new(0);
+        let (mut slots, mut exit) = (vec![int(1), int(0)], Vec::new());
+        code.run(&mut slots, &mut exit, 3, &mut runtime);
+        assert_eq!(runtime.calls.len(), 2);
+        assert_eq!(exit, vec![int(1), int(2)]);
     }
 
     /// Stores field 0 of the object in slot 0 from slot 1 (once per iteration), counting
@@ -1445,5 +1602,76 @@ exit @1
         let wide = "%0 = input #5\nexit @0\n@0: 0x1 [0] %0\n";
         let wide = std::rc::Rc::new(compile(&parse(wide).unwrap(), None, false, &LAYOUT).unwrap());
         assert!(!doubling.link(1, &wide));
+    }
+
+    /// A loop over 30 slots: slot 0 counts up to slot 1; every iteration adds slot 0 to
+    /// each of slots 2..30 (so that values live in registers and in stack slots alike). Its
+    /// exits have 30 values: more than an inline stub writes.
+    fn wide_loop() -> String {
+        let mut t = String::new();
+        for k in 0..30 {
+            t += &format!("%{k} = input #{k}\n");
+        }
+        t += "loop\nguard_int %0 @0\n%32 = unbox_int %0\n%33 = const_int #1\n\
+              %34 = add_ov %32 %33 @0\n%35 = box_int %34\n";
+        let mut next = 36;
+        let mut phis = String::new();
+        for k in 2..30 {
+            t += &format!("guard_int %{k} @0\n%{} = unbox_int %{k}\n", next + 1);
+            t += &format!(
+                "%{} = add_ov %{} %34 @0\n%{} = box_int %{}\n",
+                next + 2,
+                next + 1,
+                next + 3,
+                next + 2
+            );
+            phis += &format!("phi %{k} %{}\n", next + 3);
+            next += 4;
+        }
+        t += &format!(
+            "guard_int %1 @0\n%{a} = unbox_int %1\n%{b} = lt_int %34 %{a}\nguard_true %{b} @0\n",
+            a = next + 1,
+            b = next + 2
+        );
+        t += "phi %0 %35\n";
+        t += &phis;
+        t += "jump\n@0: 0x1 [0]";
+        for k in 0..30 {
+            t += &format!(" %{k}");
+        }
+        t += "\n";
+        t
+    }
+
+    #[test]
+    fn exits_with_many_values_write_them_through_the_shared_path() {
+        let text = wide_loop();
+        let code = compile(&parse(&text).unwrap(), Some(0), false, &LAYOUT).unwrap();
+        let mut slots: Vec<u64> = vec![int(0), int(5)];
+        slots.extend((2..30).map(|k| int(k * 100)));
+        let mut exit = Vec::new();
+        let e = code.run(&mut slots, &mut exit, 0, &mut Fake::new(0));
+        assert_eq!(e.snapshot, 0);
+        // Iterations with i = 1..4 pass (1 + 2 + 3 + 4 = 10 added to each); i = 5 leaves
+        // with the values at that iteration's start.
+        let mut expected = vec![int(4), int(5)];
+        expected.extend((2..30).map(|k| int(k * 100 + 10)));
+        assert_eq!(exit, expected);
+    }
+
+    #[test]
+    fn an_exit_through_the_shared_path_can_be_linked() {
+        let text = wide_loop();
+        let code = compile(&parse(&text).unwrap(), Some(0), false, &LAYOUT).unwrap();
+        // Linked to a trace that leaves at once with slots 0 and 29.
+        let next = "%0 = input #0\n%1 = input #29\nexit @0\n@0: 0x1 [0] %0 %1\n";
+        let next = std::rc::Rc::new(compile(&parse(next).unwrap(), None, false, &LAYOUT).unwrap());
+        assert!(code.link(0, &next));
+        let mut slots: Vec<u64> = vec![int(0), int(3)];
+        slots.extend((2..30).map(int));
+        let mut exit = Vec::new();
+        let (chain, _) = code.run_linked(&mut slots, &mut exit, 0, &mut Fake::new(0));
+        assert_eq!(chain.trace, next.entry_address());
+        assert_eq!(exit, vec![int(2), int(29 + 3)]);
     }
 }

@@ -425,26 +425,23 @@ pub struct TraceHeap<'a> {
     heap: &'a mut Heap,
 }
 
-// SAFETY: `nursery` answers the addresses of the nursery's own bump pointer and limit, which
-// live as long as the heap this borrows mutably; the memory between them is the current
-// chunk's free space, and the nursery counts everything below the pointer as allocated (a
-// collection scans only from the roots, so an object the trace allocated and dropped is
-// simply garbage). `remember` only sets a flag and records the object.
-unsafe impl jit::backend::TraceRuntime for TraceHeap<'_> {
-    fn safepoint_requested(&self) -> bool {
-        self.heap.wants_collection()
-    }
-
-    fn remember(&mut self, object: u64) {
+impl TraceHeap<'_> {
+    /// The write barrier's slow path for an old object a trace stored a reference into: it
+    /// only sets a flag and records the object.
+    pub fn remember(&mut self, object: u64) {
         let obj = Value::from_raw(object);
         self.heap.write_barrier(obj, obj);
     }
 
-    fn nursery(&mut self) -> (*mut usize, *const usize) {
+    /// The addresses of the nursery's own bump pointer and limit, which live as long as the
+    /// heap this borrows; the memory between them is the current chunk's free space, and
+    /// the nursery counts everything below the pointer as allocated (a collection scans
+    /// only from the roots, so an object the trace allocated and dropped is simply garbage).
+    pub fn nursery(&mut self) -> (*mut usize, *const usize) {
         self.heap.nursery.bump_window()
     }
 
-    fn finished(&mut self, bytes: u64) {
+    pub fn finished(&mut self, bytes: u64) {
         self.heap.stats.bytes_allocated += bytes;
     }
 }

@@ -242,7 +242,7 @@ pub fn sqrt(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
 /// A pseudo-random integer from 1 to the receiver (deterministic across runs).
 pub fn at_random(e: &mut dyn Engine, a: &[Value]) -> Result<Value> {
     let x = int_receiver(e, "Integer>>atRandom", a[0])?;
-    let Some(n) = x.to_i64().filter(|n| *n > 0) else {
+    let Some(n) = a[0].as_small_int().filter(|n| *n > 0) else {
         return Err(e.universe().error(format!(
             "Integer>>atRandom: receiver must be a positive small integer, not {x}"
         )));

@@ -27,109 +27,125 @@ use crate::runtime::value::Value;
 /// A primitive: `args[0]` is the receiver, the rest its arguments.
 pub type PrimitiveFn = fn(&mut dyn Engine, &[Value]) -> Result<Value>;
 
+/// What compiled code may do with a primitive that the recorder does not turn into IR of
+/// its own (`tracing::primitives`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InTrace {
+    /// The trace calls it (`call_primitive`): it runs no SOM code, reaches no safepoint (it
+    /// may allocate: only safepoints collect), does not look at the activations, and when it
+    /// fails it has changed nothing — the trace then leaves before the send, and the
+    /// interpreter sends it again and reports the error.
+    Call,
+    /// A recording stops at it: it runs SOM code (blocks, `perform:`), collects, exits,
+    /// loads classes, reads the activations — or is for debugging (`halt`, `inspect`).
+    Never,
+}
+
 /// Defines the primitive table once; lookups and the documentation list derive from it.
 macro_rules! primitive_table {
-    ($( $class:literal $selector:literal => $f:path; )*) => {
+    ($( $class:literal $selector:literal => $f:path, $trace:ident; )*) => {
         /// Every primitive: (class name, selector, implementation).
         pub static PRIMITIVES: &[(&str, &str, PrimitiveFn)] = &[ $( ($class, $selector, $f), )* ];
+        /// Per primitive (as `PRIMITIVES`): what a trace may do with it.
+        pub static IN_TRACE: &[InTrace] = &[ $( InTrace::$trace, )* ];
     };
 }
 
 primitive_table! {
-    "Object" "class" => object::class;
-    "Object" "objectSize" => object::object_size;
-    "Object" "==" => object::identical;
-    "Object" "hashcode" => object::hashcode;
-    "Object" "inspect" => object::inspect;
-    "Object" "halt" => object::halt;
-    "Object" "perform:" => object::perform;
-    "Object" "perform:withArguments:" => object::perform_with_arguments;
-    "Object" "perform:inSuperclass:" => object::perform_in_superclass;
-    "Object" "perform:withArguments:inSuperclass:" => object::perform_with_arguments_in_superclass;
-    "Object" "instVarAt:" => object::inst_var_at;
-    "Object" "instVarAt:put:" => object::inst_var_at_put;
-    "Object" "instVarNamed:" => object::inst_var_named;
-    "Class" "name" => class::name;
-    "Class" "new" => class::new;
-    "Class" "superclass" => class::superclass;
-    "Class" "fields" => class::fields;
-    "Class" "methods" => class::methods;
-    "Integer" "+" => integer::add;
-    "Integer" "-" => integer::subtract;
-    "Integer" "*" => integer::multiply;
-    "Integer" "/" => integer::divide;
-    "Integer" "//" => integer::divide_to_double;
-    "Integer" "%" => integer::modulo;
-    "Integer" "rem:" => integer::remainder;
-    "Integer" "&" => integer::bit_and;
-    "Integer" "<<" => integer::shift_left;
-    "Integer" ">>>" => integer::shift_right;
-    "Integer" "bitXor:" => integer::bit_xor;
-    "Integer" "sqrt" => integer::sqrt;
-    "Integer" "atRandom" => integer::at_random;
-    "Integer" "=" => integer::equal;
-    "Integer" "<" => integer::less;
-    "Integer" "asString" => integer::as_string;
-    "Integer" "as32BitSignedValue" => integer::as_32bit_signed;
-    "Integer" "as32BitUnsignedValue" => integer::as_32bit_unsigned;
-    "Integer" "asDouble" => integer::as_double;
-    "Integer class" "fromString:" => integer::from_string;
-    "Double" "+" => double::add;
-    "Double" "-" => double::subtract;
-    "Double" "*" => double::multiply;
-    "Double" "//" => double::divide;
-    "Double" "%" => double::modulo;
-    "Double" "sqrt" => double::sqrt;
-    "Double" "round" => double::round;
-    "Double" "asInteger" => double::as_integer;
-    "Double" "cos" => double::cos;
-    "Double" "sin" => double::sin;
-    "Double" "=" => double::equal;
-    "Double" "<" => double::less;
-    "Double" "asString" => double::as_string;
-    "Double class" "PositiveInfinity" => double::positive_infinity;
-    "Double class" "fromString:" => double::from_string;
-    "String" "concatenate:" => string::concatenate;
-    "String" "asSymbol" => string::as_symbol;
-    "String" "hashcode" => string::hashcode;
-    "String" "length" => string::length;
-    "String" "isWhiteSpace" => string::is_white_space;
-    "String" "isLetters" => string::is_letters;
-    "String" "isDigits" => string::is_digits;
-    "String" "=" => string::equal;
-    "String" "primSubstringFrom:to:" => string::substring;
-    "Symbol" "asString" => string::symbol_as_string;
-    "Array" "at:" => array::at;
-    "Array" "at:put:" => array::at_put;
-    "Array" "length" => array::length;
-    "Array class" "new:" => array::new;
-    "Block" "value" => block::value;
-    "Block" "restart" => block::restart;
-    "Block1" "value" => block::value;
-    "Block2" "value:" => block::value_1;
-    "Block3" "value:with:" => block::value_2;
-    "Method" "signature" => method::signature;
-    "Method" "holder" => method::holder;
-    "Method" "invokeOn:with:" => method::invoke_on_with;
-    "Primitive" "signature" => method::signature;
-    "Primitive" "holder" => method::holder;
-    "Primitive" "invokeOn:with:" => method::invoke_on_with;
-    "System" "global:" => system::global;
-    "System" "global:put:" => system::global_put;
-    "System" "hasGlobal:" => system::has_global;
-    "System" "loadFile:" => system::load_file;
-    "System" "load:" => system::load;
-    "System" "exit:" => system::exit;
-    "System" "printString:" => system::print_string;
-    "System" "printNewline" => system::print_newline;
-    "System" "errorPrintln:" => system::error_println;
-    "System" "errorPrint:" => system::error_print;
-    "System" "printStackTrace" => system::print_stack_trace;
-    "System" "time" => system::time;
-    "System" "ticks" => system::ticks;
-    "System" "fullGC" => system::full_gc;
-    "System" "gcStats" => system::gc_stats;
-    "System" "totalCompilationTime" => system::total_compilation_time;
+    "Object" "class" => object::class, Call;
+    "Object" "objectSize" => object::object_size, Call;
+    "Object" "==" => object::identical, Call;
+    "Object" "hashcode" => object::hashcode, Call;
+    "Object" "inspect" => object::inspect, Never;
+    "Object" "halt" => object::halt, Never;
+    "Object" "perform:" => object::perform, Never;
+    "Object" "perform:withArguments:" => object::perform_with_arguments, Never;
+    "Object" "perform:inSuperclass:" => object::perform_in_superclass, Never;
+    "Object" "perform:withArguments:inSuperclass:" => object::perform_with_arguments_in_superclass, Never;
+    "Object" "instVarAt:" => object::inst_var_at, Call;
+    "Object" "instVarAt:put:" => object::inst_var_at_put, Call;
+    "Object" "instVarNamed:" => object::inst_var_named, Call;
+    "Class" "name" => class::name, Call;
+    "Class" "new" => class::new, Call;
+    "Class" "superclass" => class::superclass, Call;
+    "Class" "fields" => class::fields, Call;
+    "Class" "methods" => class::methods, Call;
+    "Integer" "+" => integer::add, Call;
+    "Integer" "-" => integer::subtract, Call;
+    "Integer" "*" => integer::multiply, Call;
+    "Integer" "/" => integer::divide, Call;
+    "Integer" "//" => integer::divide_to_double, Call;
+    "Integer" "%" => integer::modulo, Call;
+    "Integer" "rem:" => integer::remainder, Call;
+    "Integer" "&" => integer::bit_and, Call;
+    "Integer" "<<" => integer::shift_left, Call;
+    "Integer" ">>>" => integer::shift_right, Call;
+    "Integer" "bitXor:" => integer::bit_xor, Call;
+    "Integer" "sqrt" => integer::sqrt, Call;
+    "Integer" "atRandom" => integer::at_random, Call;
+    "Integer" "=" => integer::equal, Call;
+    "Integer" "<" => integer::less, Call;
+    "Integer" "asString" => integer::as_string, Call;
+    "Integer" "as32BitSignedValue" => integer::as_32bit_signed, Call;
+    "Integer" "as32BitUnsignedValue" => integer::as_32bit_unsigned, Call;
+    "Integer" "asDouble" => integer::as_double, Call;
+    "Integer class" "fromString:" => integer::from_string, Call;
+    "Double" "+" => double::add, Call;
+    "Double" "-" => double::subtract, Call;
+    "Double" "*" => double::multiply, Call;
+    "Double" "//" => double::divide, Call;
+    "Double" "%" => double::modulo, Call;
+    "Double" "sqrt" => double::sqrt, Call;
+    "Double" "round" => double::round, Call;
+    "Double" "asInteger" => double::as_integer, Call;
+    "Double" "cos" => double::cos, Call;
+    "Double" "sin" => double::sin, Call;
+    "Double" "=" => double::equal, Call;
+    "Double" "<" => double::less, Call;
+    "Double" "asString" => double::as_string, Call;
+    "Double class" "PositiveInfinity" => double::positive_infinity, Call;
+    "Double class" "fromString:" => double::from_string, Call;
+    "String" "concatenate:" => string::concatenate, Call;
+    "String" "asSymbol" => string::as_symbol, Call;
+    "String" "hashcode" => string::hashcode, Call;
+    "String" "length" => string::length, Call;
+    "String" "isWhiteSpace" => string::is_white_space, Call;
+    "String" "isLetters" => string::is_letters, Call;
+    "String" "isDigits" => string::is_digits, Call;
+    "String" "=" => string::equal, Call;
+    "String" "primSubstringFrom:to:" => string::substring, Call;
+    "Symbol" "asString" => string::symbol_as_string, Call;
+    "Array" "at:" => array::at, Call;
+    "Array" "at:put:" => array::at_put, Call;
+    "Array" "length" => array::length, Call;
+    "Array class" "new:" => array::new, Call;
+    "Block" "value" => block::value, Never;
+    "Block" "restart" => block::restart, Never;
+    "Block1" "value" => block::value, Never;
+    "Block2" "value:" => block::value_1, Never;
+    "Block3" "value:with:" => block::value_2, Never;
+    "Method" "signature" => method::signature, Call;
+    "Method" "holder" => method::holder, Call;
+    "Method" "invokeOn:with:" => method::invoke_on_with, Never;
+    "Primitive" "signature" => method::signature, Call;
+    "Primitive" "holder" => method::holder, Call;
+    "Primitive" "invokeOn:with:" => method::invoke_on_with, Never;
+    "System" "global:" => system::global, Call;
+    "System" "global:put:" => system::global_put, Call;
+    "System" "hasGlobal:" => system::has_global, Call;
+    "System" "loadFile:" => system::load_file, Never;
+    "System" "load:" => system::load, Never;
+    "System" "exit:" => system::exit, Never;
+    "System" "printString:" => system::print_string, Call;
+    "System" "printNewline" => system::print_newline, Call;
+    "System" "errorPrintln:" => system::error_println, Call;
+    "System" "errorPrint:" => system::error_print, Call;
+    "System" "printStackTrace" => system::print_stack_trace, Never;
+    "System" "time" => system::time, Call;
+    "System" "ticks" => system::ticks, Call;
+    "System" "fullGC" => system::full_gc, Never;
+    "System" "gcStats" => system::gc_stats, Call;
+    "System" "totalCompilationTime" => system::total_compilation_time, Call;
 }
 
 /// Whether primitive `index` evaluates a block (`value`, `value:`, …): engines run the

@@ -3,11 +3,11 @@
 //! primitives (the engine says so per site with `int_fast` and `double_fast`).
 //!
 //! Owns: which of those cases a recording turns into IR, and when it records the send
-//! instead. Must never: record a case the interpreter would not run the same way (an
-//! overflow into a big integer, or a double that needs a box, stops the recording).
+//! instead (an overflow into a big integer, or a double that needs a box: the send calls
+//! the primitive, which is what the fast path means). Must never: record a case the
+//! interpreter would not run the same way.
 
 use jit::ir::{Op, SnapshotId};
-use jit::recorder::Abort;
 
 use super::recording::{Compare, Recording, Shadow};
 use crate::runtime::value::Value;
@@ -63,8 +63,8 @@ pub fn record_binary(
         (Some((op, double_op, f)), _) => {
             if let (Some((x, y)), true) = (ints, int_fast) {
                 if !Recording::small_int_result(op, x, y) {
-                    rec.abort(Abort::Unsupported("a result that needs a box"));
-                    return Outcome::Stopped;
+                    // A big integer: recorded as the send (a call of the primitive).
+                    return Outcome::Send;
                 }
                 let snapshot = snapshot(rec);
                 return replace_operands(rec, |rec, l, r| rec.int_arithmetic(op, l, r, snapshot));
@@ -75,8 +75,7 @@ pub fn record_binary(
                     right.immediate_double_unchecked(),
                 );
                 if Value::try_immediate_double(f(x, y)).is_none() {
-                    rec.abort(Abort::Unsupported("a result that needs a box"));
-                    return Outcome::Stopped;
+                    return Outcome::Send; // a boxed double: as a big integer
                 }
                 let snapshot = snapshot(rec);
                 return replace_operands(rec, |rec, l, r| {

@@ -12,11 +12,12 @@ pub mod arith;
 pub mod calls;
 pub mod primitives;
 pub mod recording;
+pub mod runtime;
 pub mod stats;
 
 use std::rc::Rc;
 
-pub use recording::{RecordedFrame, Recording, Shadow};
+pub use recording::{InnerLoop, RecordedFrame, Recording, Shadow, MAX_UNROLLED};
 pub use stats::JitStats;
 
 /// The header key of a method's entry (never a code position): a method called often is
@@ -51,7 +52,12 @@ pub fn run(
 ) -> (jit::backend::ChainExit, jit::backend::Exit) {
     u.jit_stats.entries += 1;
     let countdown = 1 + u.jit_stats.entries % 7;
-    let left = trace.run_linked(slots, exit_values, countdown, &mut u.heap.for_trace());
+    let left = trace.run_linked(
+        slots,
+        exit_values,
+        countdown,
+        &mut runtime::TraceUniverse { u: &mut *u },
+    );
     u.jit_stats.exits += 1;
     left
 }
@@ -170,6 +176,12 @@ impl LoopState {
         Some((side, side_trace))
     }
 
+    /// Counts exit `snapshot` of trace `number` being taken; answers whether to record a side
+    /// trace from it now (never once the loop has `MAX_SIDE_TRACES`).
+    pub fn exit_is_hot(&mut self, number: u32, snapshot: u32, options: &JitOptions) -> bool {
+        self.sides.len() < MAX_SIDE_TRACES && self.exit(number, snapshot).hot(options)
+    }
+
     /// The state of exit `snapshot` of trace `trace` (0: the loop's, k: side trace k).
     pub fn exit(&mut self, trace: u32, snapshot: u32) -> &mut ExitState {
         let (t, s) = (trace as usize, snapshot as usize);
@@ -183,6 +195,11 @@ impl LoopState {
         &mut exits[s]
     }
 }
+
+/// The most side traces one loop's traces grow (as LuaJIT's `maxside`): branchy code whose
+/// exits keep spawning side traces stays interpreted at the exits beyond (CD grew more than a
+/// hundred per loop, hundreds of megabytes of code).
+pub const MAX_SIDE_TRACES: usize = 100;
 
 /// Recordings of a loop that may end with the loop before it is blacklisted.
 const ENDED_LIMIT: u32 = 20;
@@ -305,7 +322,8 @@ impl LoopState {
 
 #[cfg(test)]
 mod tests {
-    use crate::gc::{GcConfig, Heap};
+    use crate::gc::GcConfig;
+    use crate::runtime::universe::{Options, Universe};
     use crate::runtime::value::Value;
 
     /// Runs a trace that doubles an immediate double (leaving through @0 when the result has
@@ -324,9 +342,10 @@ exit @1
         let trace = jit::text::parse(text).unwrap();
         let code =
             jit::backend::x64::compile(&trace, None, false, &super::layout(Value::EMPTY)).unwrap();
-        let mut heap = Heap::new(GcConfig::default());
+        let mut u = Universe::new(Vec::new(), GcConfig::default(), Options::default());
         let mut exit = Vec::new();
-        let e = code.run(&mut vec![x.raw()], &mut exit, 0, &mut heap.for_trace());
+        let mut runtime = super::runtime::TraceUniverse { u: &mut u };
+        let e = code.run(&mut vec![x.raw()], &mut exit, 0, &mut runtime);
         (e.snapshot == 1).then(|| Value::from_raw(exit[0]))
     }
 

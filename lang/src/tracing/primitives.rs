@@ -2,10 +2,12 @@
 //!
 //! Owns: the primitives a trace does itself (array elements and size, identity, the class of
 //! a value, small-integer arithmetic and comparisons) and their guards, with the concrete
-//! checks that make the recorded path the one the primitive is about to take. Must never:
-//! record a primitive whose outcome it has not checked on the concrete arguments — when the
-//! primitive would fail (an index out of bounds, a wrong argument), the recording stops and
-//! the interpreter reports the error.
+//! checks that make the recorded path the one the primitive is about to take; every other
+//! primitive the table marks `InTrace::Call` becomes a call (`call_primitive`) that leaves
+//! the trace at the send when the primitive fails. Must never: record as IR a primitive
+//! whose outcome it has not checked on the concrete arguments — when the primitive would
+//! fail (an index out of bounds, a wrong argument), the recording stops and the interpreter
+//! reports the error.
 
 use std::sync::OnceLock;
 
@@ -14,7 +16,7 @@ use jit::recorder::Abort;
 
 use super::recording::{Compare, Recording, Shadow};
 use crate::gc::Kind;
-use crate::primitives::{string, PRIMITIVES};
+use crate::primitives::{string, InTrace, IN_TRACE, PRIMITIVES};
 use crate::runtime::class::Class;
 use crate::runtime::object;
 use crate::runtime::universe::Universe;
@@ -51,12 +53,12 @@ pub fn record(
         ("Array", "at:") | ("Array", "at:put:") | ("Array", "length") => {
             let array = args[0];
             if !(array.is_ref() && object::kind(array) == Kind::Array) {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             }
             if selector != "length" {
                 let size = object::value_count(array) as i64;
                 if !args[1].as_small_int().is_some_and(|i| 1 <= i && i <= size) {
-                    return stop(rec, index);
+                    return call(rec, index, args.len(), snapshot);
                 }
             }
             let a = shadow(rec, 0);
@@ -84,7 +86,7 @@ pub fn record(
         // Called from the trace (the receiver's class, guarded, keeps it a String or Symbol).
         ("String", "hashcode") | ("String", "length") => {
             if crate::primitives::text_of(args[0]).is_none() {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             }
             let function = match selector {
                 "hashcode" => string::hashcode_for_trace as *const () as usize,
@@ -96,10 +98,10 @@ pub fn record(
         }
         ("Class", "new") => {
             let Some(class) = Class::try_from_value(args[0]) else {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             };
             if crate::primitives::class::made_by_the_runtime(u, class).is_some() {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             }
             // The class is the receiver itself: guarded by identity, since metaclasses may
             // be shared by a library's arrangement.
@@ -115,7 +117,7 @@ pub fn record(
                 n >= 0 && (n as usize + crate::gc::HEADER_WORDS) * 8 < crate::gc::LARGE_OBJECT_BYTES
             });
             if !fits {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             }
             let size = shadow(rec, 1);
             rec.new_array(u.core.array, size, snapshot)
@@ -131,14 +133,14 @@ pub fn record(
                 _ => false,
             };
             if !fits {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             }
             let (l, r) = (shadow(rec, 0), shadow(rec, 1));
             rec.int_arithmetic(op, l, r, snapshot)
         }
         ("Integer", "/") | ("Integer", "%") | ("Integer", "rem:") => {
             let (Some(x), Some(y)) = (args[0].as_small_int(), args[1].as_small_int()) else {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             };
             let op = match selector {
                 "/" => Op::DivInt,
@@ -151,14 +153,14 @@ pub fn record(
                 || (op == Op::DivInt
                     && Value::try_small_int(num_integer::Integer::div_floor(&x, &y)).is_none())
             {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             }
             let (l, r) = (shadow(rec, 0), shadow(rec, 1));
             rec.int_arithmetic(op, l, r, snapshot)
         }
         ("Integer", "<<") | ("Integer", ">>>") => {
             let (Some(x), Some(n)) = (args[0].as_small_int(), args[1].as_small_int()) else {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             };
             let (op, exact) = if selector == "<<" {
                 let shifted = (0..=62)
@@ -170,14 +172,14 @@ pub fn record(
                 (Op::SarInt, (0..64).contains(&n))
             };
             if !exact {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             }
             let (l, r) = (shadow(rec, 0), shadow(rec, 1));
             rec.int_arithmetic(op, l, r, snapshot)
         }
         ("Integer", "&") | ("Integer", "bitXor:") => {
             if !(args[0].is_small_int() && args[1].is_small_int()) {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             }
             let op = if selector == "&" {
                 Op::AndInt
@@ -195,24 +197,24 @@ pub fn record(
                 _ => (Op::DivDouble, |x, y| x / y),
             };
             let (Some(x), Some(y)) = (number(args[0]), number(args[1])) else {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             };
             if Value::try_immediate_double(f(x, y)).is_none() {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             }
             let operands = (shadow(rec, 0), shadow(rec, 1));
             rec.double_arithmetic(op, operands, (args[0], args[1]), snapshot)
         }
         ("Double", "<") => {
             let (Some(x), Some(y)) = (number(args[0]), number(args[1])) else {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             };
             let operands = (shadow(rec, 0), shadow(rec, 1));
             rec.double_compare(Compare::Less, operands, (args[0], args[1]), x < y, snapshot)
         }
         ("Double", "=") => {
             let (Some(x), Some(y)) = (number(args[0]), number(args[1])) else {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             };
             let operands = (shadow(rec, 0), shadow(rec, 1));
             rec.double_compare(
@@ -225,11 +227,11 @@ pub fn record(
         }
         ("Double", "asInteger") => {
             let Some(x) = number(args[0]) else {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             };
             let t = x.trunc();
             if !(t.is_finite() && t.abs() < 4.0e18) {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             }
             let s = shadow(rec, 0);
             let d = rec.to_double(s, args[0], snapshot)?;
@@ -238,17 +240,17 @@ pub fn record(
         }
         ("Double", "sqrt") => {
             let Some(x) = number(args[0]) else {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             };
             if Value::try_immediate_double(x.sqrt()).is_none() {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             }
             let s = shadow(rec, 0);
             rec.double_unary(Op::SqrtDouble, s, args[0], snapshot)
         }
         ("Integer", "<") | ("Integer", "=") => {
             let (Some(x), Some(y)) = (args[0].as_small_int(), args[1].as_small_int()) else {
-                return stop(rec, index);
+                return call(rec, index, args.len(), snapshot);
             };
             let (compare, holds) = if selector == "<" {
                 (Compare::Less, x < y)
@@ -258,9 +260,27 @@ pub fn record(
             let (l, r) = (shadow(rec, 0), shadow(rec, 1));
             rec.int_compare(compare, l, r, holds, snapshot)
         }
-        _ => return stop(rec, index),
+        _ => return call(rec, index, n, snapshot),
     };
     Some(result)
+}
+
+/// A primitive the trace does not do itself (or not on these arguments): called, if the
+/// table allows it (it then fails only before any effect, and the trace leaves at the send
+/// for the interpreter to send it again); else the recording stops.
+fn call(rec: &mut Recording, index: usize, n: usize, snapshot: SnapshotId) -> Option<Shadow> {
+    if IN_TRACE[index] != InTrace::Call || n > jit::backend::MAX_PRIMITIVE_ARGS {
+        return stop(rec, index);
+    }
+    let mut values = Vec::with_capacity(n);
+    for k in 0..n {
+        let s = rec.peek(n - 1 - k);
+        values.push(rec.value(s));
+    }
+    let result = rec
+        .recorder
+        .emit_exit(Op::CallPrimitive, &values, index as i64, snapshot);
+    Some(Shadow::Value(result))
 }
 
 /// The double of a small integer or an immediate double (what a trace computes with).

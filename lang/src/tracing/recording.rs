@@ -79,6 +79,24 @@ pub struct RecordedFrame {
 /// The most activations a recording inlines (the loop's included).
 pub const MAX_INLINED_FRAMES: usize = 16;
 
+/// Back edges of inner loops a recording may follow (unrolling them into the trace).
+pub const MAX_UNROLLED: u32 = 40;
+
+/// What a recording does at another iteration of an inner loop it follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InnerLoop {
+    /// Records the iteration: the inner loop is unrolled into the trace.
+    Unroll,
+    /// Ends the trace with an exit at the inner loop's header, in the loop's own activation:
+    /// the inner loop's trace takes over there once it has one (until then, the interpreter
+    /// counts its iterations there and compiles it).
+    EndAtHeader,
+    /// Ends the trace with a `leave` at the header of an inner loop in an inlined activation
+    /// (traces are entered only in their loop's activation): the interpreter runs the inner
+    /// loop, and its trace.
+    LeaveAtHeader,
+}
+
 pub struct Recording {
     pub recorder: Recorder,
     pub method: &'static Method,
@@ -398,6 +416,19 @@ impl Recording {
             });
         }
         self.recorder.snapshot(Snapshot { frames })
+    }
+
+    /// The recording follows an inner loop (one it does not close) to another iteration:
+    /// answers whether to unroll it into the trace, a few times, or where the trace ends.
+    pub fn inner_loop(&mut self) -> InnerLoop {
+        if self.unrolled < MAX_UNROLLED {
+            self.unrolled += 1;
+            InnerLoop::Unroll
+        } else if self.frames.len() == 1 {
+            InnerLoop::EndAtHeader
+        } else {
+            InnerLoop::LeaveAtHeader
+        }
     }
 
     /// Ends the recording here: the trace leaves through `snapshot` (which re-executes what
