@@ -29,27 +29,75 @@ fn without_addresses(text: &str) -> String {
     out
 }
 
-#[test]
-fn a_sum_loop_s_trace_is_pinned() {
-    let log = std::env::temp_dir().join(format!("somlab-jit-log-{}.txt", std::process::id()));
+/// The optimized IR and the machine code of the trace of `loop_name` (as `--jit-log` names
+/// it) in the log of `program`, run with `--jit-threshold threshold`; checks its output.
+fn trace_of(program: &str, threshold: &str, loop_name: &str, stdout: &str) -> (String, String) {
+    let name = std::path::Path::new(program)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy();
+    let log = std::env::temp_dir().join(format!("somlab-{name}-{}.txt", std::process::id()));
     let log_arg = log.to_string_lossy().into_owned();
-    let run = som(&["--jit", "--jit-log", &log_arg, "tests/jit/SumLoop.som"]);
+    let run = som(&["--jit-threshold", threshold, "--jit-log", &log_arg, program]);
     assert_eq!(
         (run.status, run.stdout.as_str()),
-        (0, "499500\n"),
+        (0, stdout),
         "{}",
         run.stderr
     );
     let text = std::fs::read_to_string(&log).expect("the log was written");
     let _ = std::fs::remove_file(&log);
-    let optimized = text
+    let header = format!(": {loop_name}\n");
+    let trace = text
+        .split("=== trace ")
+        .find(|t| t.contains(&header))
+        .unwrap_or_else(|| panic!("no trace of {loop_name} in:\n{text}"));
+    let optimized = trace
         .split("--- optimized\n")
         .nth(1)
         .and_then(|t| t.split("--- machine code").next())
         .expect("an optimized trace");
-    insta::assert_snapshot!("sum_loop_optimized_ir", without_addresses(optimized));
-    let code = text.split("--- machine code").nth(1).expect("machine code");
-    insta::assert_snapshot!("sum_loop_machine_code", without_addresses(code));
+    let code = trace
+        .split("--- machine code")
+        .nth(1)
+        .expect("machine code");
+    (without_addresses(optimized), without_addresses(code))
+}
+
+#[test]
+fn a_sum_loop_s_trace_is_pinned() {
+    let (ir, code) = trace_of(
+        "tests/jit/SumLoop.som",
+        "100",
+        "SumLoop>>run at 4",
+        "499500\n",
+    );
+    insta::assert_snapshot!("sum_loop_optimized_ir", ir);
+    insta::assert_snapshot!("sum_loop_machine_code", code);
+}
+
+#[test]
+fn an_array_loop_s_trace_is_pinned() {
+    let (ir, code) = trace_of(
+        "tests/jit/ArraySumLoop.som",
+        "10",
+        "ArraySumLoop>>run at 30",
+        "5050\n",
+    );
+    insta::assert_snapshot!("array_sum_loop_optimized_ir", ir);
+    insta::assert_snapshot!("array_sum_loop_machine_code", code);
+}
+
+#[test]
+fn a_double_loop_s_trace_is_pinned() {
+    let (ir, code) = trace_of(
+        "tests/jit/DoubleLoop.som",
+        "10",
+        "DoubleLoop>>run at 9",
+        "2.0\n",
+    );
+    insta::assert_snapshot!("double_loop_optimized_ir", ir);
+    insta::assert_snapshot!("double_loop_machine_code", code);
 }
 
 /// The loop body (from `loop` to `jump`) of the first optimized trace in `engine`'s

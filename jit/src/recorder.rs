@@ -133,6 +133,16 @@ impl Recorder {
         v
     }
 
+    /// Whether `v` is a tagged constant (`const_ref`).
+    pub fn is_const_ref(&self, v: ValueId) -> bool {
+        self.trace.insts[v.0 as usize].op == Op::ConstRef
+    }
+
+    /// A double constant.
+    pub fn const_double(&mut self, d: f64) -> ValueId {
+        self.emit(Op::ConstDouble, &[], d.to_bits() as i64)
+    }
+
     /// The value of frame slot `slot` at trace entry (one `input` per slot).
     pub fn input(&mut self, slot: u32) -> ValueId {
         if let Some(v) = self.inputs.get(&slot) {

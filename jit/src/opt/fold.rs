@@ -88,6 +88,7 @@ fn rewrite(out: &Trace, known: &HashMap<ValueId, Known>, inst: &Inst) -> Rewrite
         }
         Op::GuardInt if def(0).op == Op::ConstRef && def(0).imm & 1 == 1 => Rewrite::Drop,
         Op::UnboxDouble if def(0).op == Op::BoxDouble => Rewrite::Same(def(0).args[0]),
+        Op::GuardDouble if def(0).op == Op::BoxDouble => Rewrite::Drop,
         Op::BoxInt if def(0).op == Op::UnboxInt => Rewrite::Same(def(0).args[0]),
         Op::GuardInt if def(0).op == Op::BoxInt => Rewrite::Drop,
         Op::GuardTrue | Op::GuardFalse => match k(0) {
@@ -227,6 +228,16 @@ mod tests {
         folds(
             "%0 = const_int #1\n%1 = const_int #2\n%2 = lt_int %0 %1\nguard_true %2 @0\nguard_false %2 @0\n",
             "%0 = const_int #1\n%1 = const_int #2\n%2 = lt_int %0 %1\nguard_false %2 @0\n",
+        );
+    }
+
+    #[test]
+    fn a_double_the_trace_boxed_needs_no_type_guard() {
+        // box_double leaves when the double has no immediate encoding: past it, the value
+        // is an immediate double, and unboxing it gives back the double.
+        folds(
+            "%0 = input #0\n%1 = unbox_double %0\n%2 = box_double %1 @0\nguard_double %2 @0\n%4 = unbox_double %2\n%5 = add_double %4 %4\n@0: 0x10 [1] %0\n",
+            "%0 = input #0\n%1 = unbox_double %0\n%2 = box_double %1 @0\n%3 = add_double %1 %1\n@0: 0x10 [1] %0\n",
         );
     }
 

@@ -723,6 +723,14 @@ impl Recording {
     /// immediate double), guarded to stay of that kind (leaving through `snapshot`).
     pub fn to_double(&mut self, s: Shadow, seen: Value, snapshot: SnapshotId) -> Option<ValueId> {
         let v = self.value(s);
+        if self.recorder.is_const_ref(v) && (seen.is_small_int() || seen.is_immediate_double()) {
+            // A literal: its double, without a guard (a constant keeps its kind).
+            let d = match seen.as_small_int() {
+                Some(i) => i as f64,
+                None => seen.immediate_double_unchecked(),
+            };
+            return Some(self.recorder.const_double(d));
+        }
         if seen.is_small_int() {
             self.recorder.emit_exit(Op::GuardInt, &[v], 0, snapshot);
             let i = self.recorder.emit(Op::UnboxInt, &[v], 0);
