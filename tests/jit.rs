@@ -202,13 +202,14 @@ fn primitives_that_allocate_or_fail_are_called_from_traces() {
     // called from the traces, none stops a recording (the checked program's output, with a
     // primitive failing inside a trace, is compared in every configuration by programs.rs).
     for engine in ["bc", "ast"] {
+        let program = "tests/programs/JitPrimitiveCalls.som";
         let run = som(&[
             "--engine",
             engine,
             "--jit-threshold",
             "5",
             "--jit-summary",
-            "tests/programs/JitPrimitiveCalls.som",
+            program,
         ]);
         assert_eq!(run.status, 1, "{engine}: {}", run.stderr);
         assert!(

@@ -55,27 +55,42 @@ pub(crate) struct TraceContext {
 /// traces that need more.
 pub const TRACE_BUFFER: usize = 256;
 
-/// What compiled code needs from the runtime while it runs.
-///
-/// # Safety
-/// `nursery` must answer the addresses of the nursery's bump pointer and limit, valid for
-/// reads and writes (the pointer) and reads (the limit) until `finished` is called, such that
-/// every address in `[*top, *limit)` is free, 8-aligned nursery memory the runtime treats as
-/// allocated once `*top` moves past it. `remember` may not move or free objects.
-pub unsafe trait TraceRuntime {
+/// The nursery's bump pointer and its limit, where compiled code allocates: it moves the
+/// pointer past what it allocates, and leaves the trace when an object would pass the limit.
+#[derive(Clone, Copy, Debug)]
+pub struct NurseryWindow {
+    top: *mut usize,
+    limit: *const usize,
+}
+
+impl NurseryWindow {
+    /// # Safety
+    /// `top` must be valid for reads and writes and `limit` for reads for as long as a trace
+    /// given this window runs, such that every address in `[*top, *limit)` is free, 8-aligned
+    /// nursery memory the runtime treats as allocated once `*top` moves past it; and while a
+    /// trace runs, nothing the runtime does for it (`TraceRuntime::remember`,
+    /// `TraceRuntime::call_primitive`) may move or free an object, or change the window other
+    /// than by allocating in it the same way.
+    pub unsafe fn new(top: *mut usize, limit: *const usize) -> NurseryWindow {
+        NurseryWindow { top, limit }
+    }
+}
+
+/// What compiled code needs from the runtime while it runs. (What makes running a trace
+/// memory-safe is the promise `NurseryWindow::new` asks of whoever makes the runtime's window.)
+pub trait TraceRuntime {
     /// Whether a safepoint is requested (a trace then leaves at its first back edge).
     fn safepoint_requested(&self) -> bool;
     /// The write barrier's slow path: remember the old object at `object`.
     fn remember(&mut self, object: u64);
-    /// The nursery's bump pointer and limit.
-    fn nursery(&mut self) -> (*mut usize, *const usize);
+    /// Where the trace allocates.
+    fn nursery(&mut self) -> NurseryWindow;
     /// The trace left, having allocated `bytes` (for the runtime's statistics).
     fn finished(&mut self, bytes: u64);
     /// Primitive number `index` on `args` (tagged values, the receiver first): its tagged
     /// result, or `None` when it failed (having changed nothing: the trace leaves before
     /// the send, and the interpreter sends it again). It may allocate — moving the nursery's
-    /// bump pointer, which the code reads again at each of its own allocations — but may
-    /// not move or free objects.
+    /// bump pointer, which the code reads again at each of its own allocations.
     fn call_primitive(&mut self, index: u32, args: &[u64]) -> Option<u64>;
 }
 
@@ -268,7 +283,10 @@ impl CompiledTrace {
         if exit_values.len() < TRACE_BUFFER {
             exit_values.resize(TRACE_BUFFER, 0);
         }
-        let (nursery_top, nursery_limit) = runtime.nursery();
+        let NurseryWindow {
+            top: nursery_top,
+            limit: nursery_limit,
+        } = runtime.nursery();
         let safepoint = runtime.safepoint_requested() as u64;
         let mut runtime: &mut dyn TraceRuntime = runtime;
         let mut context = TraceContext {
@@ -295,7 +313,7 @@ impl CompiledTrace {
         // chain meets the same conditions. It calls `remember` with `runtime`
         // (both live for the whole call) and `primitive_trampoline` with the context (a
         // primitive may allocate, never collect), and allocates by bumping the nursery pointer below
-        // its limit (valid until `finished`, as `TraceRuntime`'s contract says), filling
+        // its limit (valid while it runs, as `NurseryWindow::new` requires), filling
         // every word it allocates. It reads and writes the fields and elements its guards
         // establish: the runtime records those accesses only behind guards that make the
         // object one of a class with that field (or an array with that index) in every

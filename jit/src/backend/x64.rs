@@ -907,7 +907,7 @@ fn array_size(ops: &mut dynasmrt::x64::Assembler, layout: &Layout) {
 #[cfg(test)]
 mod tests {
     use super::compile;
-    use crate::backend::{Layout, TraceRuntime};
+    use crate::backend::{Layout, NurseryWindow, TraceRuntime};
     use crate::text::parse;
 
     const OLD: u32 = 1 << 8;
@@ -958,17 +958,18 @@ mod tests {
         }
     }
 
-    // SAFETY: the bump pointer and limit are fields of `self`, and `[top, limit)` lies in
-    // `self.nursery`, which is not otherwise used while a trace runs.
-    unsafe impl TraceRuntime for Fake {
+    impl TraceRuntime for Fake {
         fn safepoint_requested(&self) -> bool {
             self.safepoint
         }
         fn remember(&mut self, object: u64) {
             self.remembered.push(object);
         }
-        fn nursery(&mut self) -> (*mut usize, *const usize) {
-            (&mut self.top, &self.limit)
+        fn nursery(&mut self) -> NurseryWindow {
+            // SAFETY: the bump pointer and limit are fields of `self`, `[top, limit)` lies in
+            // `self.nursery`, which is not otherwise used while a trace runs, and nothing
+            // `Fake` does moves anything.
+            unsafe { NurseryWindow::new(&mut self.top, &self.limit) }
         }
         fn finished(&mut self, bytes: u64) {
             self.allocated += bytes;

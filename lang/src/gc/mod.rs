@@ -433,12 +433,19 @@ impl TraceHeap<'_> {
         self.heap.write_barrier(obj, obj);
     }
 
-    /// The addresses of the nursery's own bump pointer and limit, which live as long as the
-    /// heap this borrows; the memory between them is the current chunk's free space, and
-    /// the nursery counts everything below the pointer as allocated (a collection scans
-    /// only from the roots, so an object the trace allocated and dropped is simply garbage).
-    pub fn nursery(&mut self) -> (*mut usize, *const usize) {
-        self.heap.nursery.bump_window()
+    /// The nursery's own bump pointer and limit, where a trace allocates.
+    pub fn nursery(&mut self) -> jit::backend::NurseryWindow {
+        let (top, limit) = self.heap.nursery.bump_window();
+        // SAFETY: `top` and `limit` are the nursery's own fields, which live as long as the
+        // heap (the universe outlives every trace it runs); the memory between them is the
+        // current chunk's free space, and the nursery counts everything below the pointer as
+        // allocated (a collection scans only from the roots, so an object the trace
+        // allocated and dropped is simply garbage). Objects move or die only in a
+        // collection, which happens only at a safepoint: nothing reaches one while a trace
+        // runs — `remember` only records the object, and traces call only primitives that
+        // reach none (`InTrace::Call`), which allocate through this same bump pointer (a new
+        // chunk changes the pointer and the limit in place).
+        unsafe { jit::backend::NurseryWindow::new(top, limit) }
     }
 
     pub fn finished(&mut self, bytes: u64) {

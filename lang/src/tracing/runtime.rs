@@ -19,13 +19,7 @@ pub struct TraceUniverse<'a> {
     pub u: &'a mut Universe,
 }
 
-// SAFETY: `nursery` answers `gc::TraceHeap`'s addresses: the nursery's own bump pointer and
-// limit, which live as long as the heap (the universe outlives the trace's run), with the
-// current chunk's free space between them. `remember` only records the object. A primitive
-// called here may allocate — never collect: only safepoints do, and `InTrace::Call`
-// primitives reach none — which moves that same bump pointer (or the chunk and limit) in
-// place: the addresses stay valid, and no object moves or dies.
-unsafe impl TraceRuntime for TraceUniverse<'_> {
+impl TraceRuntime for TraceUniverse<'_> {
     fn safepoint_requested(&self) -> bool {
         self.u.heap.wants_collection()
     }
@@ -34,7 +28,7 @@ unsafe impl TraceRuntime for TraceUniverse<'_> {
         self.u.heap.for_trace().remember(object);
     }
 
-    fn nursery(&mut self) -> (*mut usize, *const usize) {
+    fn nursery(&mut self) -> jit::backend::NurseryWindow {
         self.u.heap.for_trace().nursery()
     }
 
