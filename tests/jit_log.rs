@@ -156,3 +156,40 @@ fn addresses_are_normalized() {
         "@0: <addr> [6] %0\nmov rax,<addr>\nmov ecx,3\n"
     );
 }
+
+#[test]
+fn both_engines_log_where_a_recording_stopped() {
+    for engine in ["bc", "ast"] {
+        let log = std::env::temp_dir().join(format!(
+            "somlab-jit-log-aborts-{engine}-{}.txt",
+            std::process::id()
+        ));
+        let log_arg = log.to_string_lossy().into_owned();
+        let program = "tests/jit/Unsupported.som";
+        let args = [
+            "--engine",
+            engine,
+            "--jit-threshold",
+            "2",
+            "--jit-log",
+            &log_arg,
+            program,
+        ];
+        let run = som(&args);
+        assert_eq!(
+            (run.status, run.stdout.as_str()),
+            (0, "100\n"),
+            "{}",
+            run.stderr
+        );
+        let text = std::fs::read_to_string(&log).expect("the log was written");
+        let _ = std::fs::remove_file(&log);
+        // The loop's recordings stop at `system fullGC`, line 8 of Unsupported>>run.
+        let stopped = text
+            .lines()
+            .filter(|l| l.starts_with("--- not compiled: unsupported: primitive System>>fullGC"))
+            .filter(|l| l.contains("Unsupported>>run") && l.contains("(line 8)"))
+            .count();
+        assert_eq!(stopped, 5, "{engine}:\n{text}");
+    }
+}

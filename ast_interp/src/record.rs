@@ -120,10 +120,8 @@ impl AstRecording {
 impl AstEngine {
     /// The live recording, if any, whose innermost activation is the frame at `fp`.
     fn live_recording(&mut self, fp: usize) -> Option<&mut AstRecording> {
+        self.live()?;
         let r = self.recording.as_deref_mut()?;
-        if !r.live() {
-            return None;
-        }
         if fp != r.rec.origin + r.rec.frame().base {
             r.rec
                 .abort(Abort::Unsupported("a frame the recording did not follow"));
@@ -132,9 +130,17 @@ impl AstEngine {
         Some(r)
     }
 
-    /// The live recording, if any.
+    /// The live recording, if any. (The first hook to find a recording stopped notes where:
+    /// the activation it is in, for `--jit-log`.)
     fn live(&mut self) -> Option<&mut AstRecording> {
-        self.recording.as_deref_mut().filter(|r| r.live())
+        let r = self.recording.as_deref_mut()?;
+        if r.live() {
+            return Some(r);
+        }
+        if r.rec.aborted().is_some() && r.stopped_at.is_none() {
+            r.stopped_at = Some(place_now(&self.u));
+        }
+        None
     }
 
     pub(crate) fn rec_enter_child(&mut self, c: u32) {
@@ -159,11 +165,10 @@ impl AstEngine {
 
     /// Stops the recording: the evaluation reached something it does not record.
     pub(crate) fn rec_stop(&mut self, what: &'static str) {
-        let line = self.u.frames.last().map_or(0, |f| f.line);
-        let method = self.u.frames.last().map(|f| f.method.display_name());
+        let place = place_now(&self.u);
         if let Some(r) = self.live() {
             r.rec.abort(Abort::Unsupported(what));
-            r.stopped_at = Some(format!("in {} (line {line})", method.unwrap_or_default()));
+            r.stopped_at = Some(place);
         }
     }
 
@@ -626,5 +631,14 @@ impl AstEngine {
             let s = r.last;
             r.rec.guard_class(s, seen, integer, snapshot);
         }
+    }
+}
+
+/// Where the evaluation is, for an abort's place in `--jit-log`: the innermost activation's
+/// method and line.
+fn place_now(u: &lang::runtime::universe::Universe) -> String {
+    match u.frames.last() {
+        Some(f) => format!("in {} (line {})", f.method.display_name(), f.line),
+        None => "outside every activation".into(),
     }
 }
