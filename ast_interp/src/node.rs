@@ -213,6 +213,11 @@ impl LoopJit {
     }
 
     /// The snapshot position of the loop at its header.
+    /// Whether `position` is this loop's header (`header_position`, without building it).
+    pub fn is_header(&self, position: &[u32]) -> bool {
+        position.split_last() == Some((&AT_HEADER, self.path()))
+    }
+
     pub fn header_position(&self) -> Vec<u32> {
         let mut position = self.path().to_vec();
         position.push(AT_HEADER);
@@ -433,12 +438,13 @@ impl AstMethod {
     }
 
     /// Every loop's JIT state and key, the method's entry first.
-    pub fn all_loops(&self) -> impl Iterator<Item = (Vec<u32>, &LoopJit)> {
-        let entry = std::iter::once((vec![METHOD_ENTRY], &self.entry));
+    pub fn all_loops(&self) -> impl Iterator<Item = (&[u32], &LoopJit)> {
+        const ENTRY_KEY: &[u32] = &[METHOD_ENTRY];
+        let entry = std::iter::once((ENTRY_KEY, &self.entry));
         let loops = self
             .loops
             .iter()
-            .filter_map(|p| Some((p.to_vec(), self.loop_at(p)?)));
+            .filter_map(|p| Some((&p[..], self.loop_at(p)?)));
         entry.chain(loops)
     }
 }

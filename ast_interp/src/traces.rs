@@ -52,13 +52,22 @@ fn in_iteration(code: &AstMethod, path: &[u32], position: &[u32]) -> bool {
     }
 }
 
-/// Where compiled code left: the activations of its exit's snapshot and their values, the
-/// loop whose trace left (its path), and the exit, when it is hot enough for a side trace.
+/// Where compiled code left: the trace and the exit's snapshot (its activations), their
+/// values, and — when the exit is hot enough for a side trace — the exit and the loop whose
+/// trace left (its key; empty otherwise).
 pub(crate) struct Left {
-    frames: Vec<ExitFrame>,
+    trace: Rc<CompiledTrace>,
+    snapshot: u32,
     values: Vec<u64>,
     owner: Vec<u32>,
     side_of: Option<(u32, u32)>,
+}
+
+impl Left {
+    /// The exit's activations, outermost first.
+    fn frames(&self) -> &[ExitFrame] {
+        self.trace.exit_frames(self.snapshot)
+    }
 }
 
 impl AstEngine {
@@ -347,15 +356,15 @@ impl AstEngine {
         slots.clear();
         slots.extend((fp..self.u.stack.len()).map(|i| self.u.stack[i].raw()));
         let options = self.u.options.jit;
-        // The loop whose trace runs (its key), the trace's number.
-        let (mut owner, mut number, mut trace) = (jit.key(), 0u32, root);
+        // The loop whose trace runs, the trace's number.
+        let (mut owner, mut number, mut trace) = (jit, 0u32, root);
         let (exit, record_side) = loop {
             let (chain, exit) = tracing::run(&mut self.u, &trace, &mut slots, &mut exit_values);
             if chain.trace != trace.entry_address() {
                 // Linked traces ran on: another one of this method's left.
-                let found = code.all_loops().find_map(|(key, l)| {
+                let found = code.all_loops().find_map(|(_, l)| {
                     let (number, trace) = l.state.borrow().find(chain.trace)?;
-                    Some((key, number, trace))
+                    Some((l, number, trace))
                 });
                 (owner, number, trace) = found.expect("traces link only to their method's");
             }
@@ -372,7 +381,7 @@ impl AstEngine {
                     _ => break (exit, None),
                 };
                 let target_loop = target_loop.expect("a loop header");
-                owner = target_loop.key();
+                owner = target_loop;
                 let next = target_loop.state.borrow().trace.clone();
                 match next {
                     Some(next) if !self.u.heap.wants_collection() => {
@@ -384,8 +393,7 @@ impl AstEngine {
                     _ => break (exit, None),
                 }
             }
-            let owner_loop = code.loop_at(&owner).expect("a loop node");
-            let mut state = owner_loop.state.borrow_mut();
+            let mut state = owner.state.borrow_mut();
             if let Some(side) = state.side_trace_at((number, &trace), exit.snapshot) {
                 std::mem::swap(&mut slots, &mut exit_values);
                 (number, trace) = side;
@@ -393,21 +401,22 @@ impl AstEngine {
             }
             // Back to the interpreter. An exit where the loop it was entered from ends is not
             // worth a side trace.
-            let ends_loop = frames.len() == 1 && frames[0].position == jit.header_position();
+            let ends_loop = frames.len() == 1 && jit.is_header(&frames[0].position);
             let hot = !ends_loop && state.exit_is_hot(number, exit.snapshot, &options);
             break (exit, hot.then_some((number, exit.snapshot)));
         };
         // (State borrows are over: ending a stopped recording updates its loop's.)
         let record_side = record_side.filter(|_| self.may_record());
+        // (The exit values go with `left`; `resume_left` gives the buffer back.)
         let left = Left {
-            frames: trace.exit_frames(exit.snapshot).to_vec(),
-            values: exit_values.clone(),
-            owner,
+            trace,
+            snapshot: exit.snapshot,
+            values: exit_values,
+            owner: record_side.map_or_else(Vec::new, |_| owner.key()),
             side_of: record_side,
         };
         self.trace_slots = slots;
-        self.trace_exit_values = exit_values;
-        let position = &left.frames[0].position;
+        let position = &left.frames()[0].position;
         if !in_iteration(code, jit.path(), position) {
             // Outside this loop's iterations (a linked trace recorded from a loop around it
             // ran on): the innermost loop around it where it left resumes.
@@ -435,12 +444,12 @@ impl AstEngine {
         &mut self,
         (node, jit): (&Node, &LoopJit),
         fp: usize,
-        left: Left,
+        mut left: Left,
     ) -> Result<Header> {
         self.u.stack.truncate(fp);
         let mut values = left.values.iter();
-        let mut bases = Vec::with_capacity(left.frames.len());
-        for (k, frame) in left.frames.iter().enumerate() {
+        let mut bases = Vec::with_capacity(left.frames().len());
+        for (k, frame) in left.frames().iter().enumerate() {
             let base = self.u.stack.len();
             if k > 0 {
                 let method = Method::from_value(Value::from_raw(frame.method));
@@ -458,14 +467,20 @@ impl AstEngine {
                 self.u.stack.push(Value::from_raw(*raw));
             }
         }
-        if left.frames.len() > 1 {
+        if left.frames().len() > 1 {
             self.u.jit_stats.inlined_exits += 1;
         }
+        let mut buffer = std::mem::take(&mut left.values);
+        buffer.clear();
+        if self.trace_exit_values.capacity() == 0 {
+            self.trace_exit_values = buffer;
+        }
+        let owner = std::mem::take(&mut left.owner);
         match left.side_of {
             Some(side_of) => {
-                self.record_side((node, jit), fp, (&left.frames, &bases), left.owner, side_of)
+                self.record_side((node, jit), fp, (left.frames(), &bases), owner, side_of)
             }
-            None => self.resume_exit::<Plain>((node, jit), fp, &left.frames, &bases),
+            None => self.resume_exit::<Plain>((node, jit), fp, left.frames(), &bases),
         }
     }
 

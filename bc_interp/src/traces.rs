@@ -181,7 +181,9 @@ impl BcEngine {
         self.u.stack.truncate(fp);
         let frames = trace.exit_frames(exit.snapshot);
         let mut values = exit_values.iter();
-        let mut recorded_frames = Vec::with_capacity(frames.len());
+        // The activations as a side trace's recording sees them (only for one).
+        let recording_side = matches!(record_side, Some(Some(_)));
+        let mut recorded_frames = Vec::new();
         for (k, frame) in frames.iter().enumerate() {
             let method = Method::from_value(Value::from_raw(frame.method));
             if k > 0 {
@@ -190,11 +192,13 @@ impl BcEngine {
                 let base = self.u.stack.len();
                 self.u.push_frame(method, callee.line, base)?;
             }
-            recorded_frames.push(RecordedFrame {
-                method,
-                base: self.u.stack.len() - fp,
-                call_position: frames.get(k + 1).map_or(0, |_| frame.position[0]),
-            });
+            if recording_side {
+                recorded_frames.push(RecordedFrame {
+                    method,
+                    base: self.u.stack.len() - fp,
+                    call_position: frames.get(k + 1).map_or(0, |_| frame.position[0]),
+                });
+            }
             for raw in values.by_ref().take(frame.size) {
                 self.u.stack.push(Value::from_raw(*raw));
             }

@@ -117,7 +117,7 @@ pub(crate) extern "sysv64" fn primitive_trampoline(
     let count = (count as usize).min(MAX_PRIMITIVE_ARGS);
     // SAFETY: `context` is the `TraceContext` that `CompiledTrace::run_linked` keeps on its
     // stack while the code runs; the code passes it on (in rbx) and is paused in this call.
-    // Its exit buffer holds `TRACE_BUFFER` values, of which the code wrote `count`
+    // Its exit buffer has room for `TRACE_BUFFER` values, of which the code wrote `count`
     // (at most `MAX_PRIMITIVE_ARGS`, which the backend checks). `runtime` points to the
     // `&mut dyn TraceRuntime` of the same call (as in `remember_trampoline`).
     let (context, runtime) = unsafe {
@@ -147,8 +147,8 @@ pub(crate) extern "sysv64" fn write_exit_values(
     // `exit_homes` (alive while its code runs) holding an entry for every snapshot, and
     // `saved` its stack pointer after pushing six words, below the trace's frame: a register
     // home indexes the pushed words, a stack home is a byte offset into the frame, which
-    // `x64::compile` sized to hold every value's slot. The exit buffer holds `TRACE_BUFFER`
-    // values, no fewer than any snapshot of a compiled trace has.
+    // `x64::compile` sized to hold every value's slot. The exit buffer has room for
+    // `TRACE_BUFFER` values, no fewer than any snapshot of a compiled trace has.
     unsafe {
         let context = &mut *context;
         let homes = &*homes.add(snapshot as usize);
@@ -277,12 +277,10 @@ impl CompiledTrace {
             self.slots_read,
             slots.len()
         );
-        if slots.len() < TRACE_BUFFER {
-            slots.resize(TRACE_BUFFER, 0);
-        }
-        if exit_values.len() < TRACE_BUFFER {
-            exit_values.resize(TRACE_BUFFER, 0);
-        }
+        // Room for `TRACE_BUFFER` values in both buffers, without zeroing it on every run:
+        // the machine code writes what lies past a buffer's length before anything reads it.
+        slots.reserve(TRACE_BUFFER.saturating_sub(slots.len()));
+        exit_values.reserve(TRACE_BUFFER.saturating_sub(exit_values.len()));
         let NurseryWindow {
             top: nursery_top,
             limit: nursery_limit,
@@ -306,11 +304,11 @@ impl CompiledTrace {
         // SAFETY: `entry` is the start of a function that `x64::compile` generated for the
         // System V calling convention, taking one pointer argument and returning the exit's
         // snapshot number. It reads `slots[0..slots_read]` (checked above), writes at most
-        // `exit_size` values to `exit_values` (both buffers hold `TRACE_BUFFER` values, which
-        // bounds every compiled trace's `slots_read` and `exit_size`). An exit with a link
-        // swaps the two buffers and jumps to the linked trace, which `link` checked reads no
-        // more slots than the exit wrote and keeps alive in `linked`; so every trace of a
-        // chain meets the same conditions. It calls `remember` with `runtime`
+        // `exit_size` values to `exit_values` (both buffers have room for `TRACE_BUFFER`
+        // values, which bounds every compiled trace's `slots_read` and `exit_size`). An exit
+        // with a link swaps the two buffers and jumps to the linked trace, which `link`
+        // checked reads no more slots than the exit wrote and keeps alive in `linked`; so
+        // every trace of a chain meets the same conditions, and reads only values written. It calls `remember` with `runtime`
         // (both live for the whole call) and `primitive_trampoline` with the context (a
         // primitive may allocate, never collect), and allocates by bumping the nursery pointer below
         // its limit (valid while it runs, as `NurseryWindow::new` requires), filling
@@ -328,7 +326,9 @@ impl CompiledTrace {
             // The chain swapped the buffers an odd number of times.
             std::mem::swap(slots, exit_values);
         }
-        exit_values.truncate(context.exit_count as usize);
+        // SAFETY: the exit that ended the chain wrote its `exit_count` values (at most
+        // `TRACE_BUFFER`, within the room reserved above) to the start of this buffer.
+        unsafe { exit_values.set_len(context.exit_count as usize) };
         let chain = ChainExit {
             snapshot,
             trace: context.current,
