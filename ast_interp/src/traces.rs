@@ -323,7 +323,7 @@ impl AstEngine {
                     Some(at) => format!("{} ({at})", reason.describe()),
                     None => reason.describe().to_string(),
                 };
-                let name = method.display_name();
+                let name = recording.rec.log_name();
                 self.u.jit_stats.log_abort(name, owner.number, why);
                 Err(reason.describe())
             }

@@ -38,7 +38,7 @@ impl BcEngine {
         let result = match reason {
             Some(reason) => {
                 let why = format!("{} ({at})", reason.describe());
-                let name = method.display_name();
+                let name = recording.log_name();
                 self.u.jit_stats.log_abort(name, header as u32, why);
                 Err(reason.describe())
             }

@@ -418,6 +418,18 @@ impl Recording {
         self.recorder.snapshot(Snapshot { frames })
     }
 
+    /// How `--jit-log` names this recording's method (and, for a side trace, the exit it
+    /// starts at: trace 0 is the loop's own, k its side trace k).
+    pub fn log_name(&self) -> String {
+        match self.side_of {
+            Some((trace, exit)) => format!(
+                "{} (side trace of trace {trace}'s exit {exit})",
+                self.method.display_name()
+            ),
+            None => self.method.display_name(),
+        }
+    }
+
     /// The recording follows an inner loop (one it does not close) to another iteration:
     /// answers whether to unroll it into the trace, a few times, or where the trace ends.
     pub fn inner_loop(&mut self) -> InnerLoop {
@@ -982,15 +994,8 @@ impl Recording {
             jit::backend::BackendError::Assembler(what) => format!("backend: {what}"),
         });
         if let Some(log) = &mut stats.log {
-            let method = match self.side_of {
-                Some((trace, exit)) => format!(
-                    "{} (side trace of trace {trace}'s exit {exit})",
-                    self.method.display_name()
-                ),
-                None => self.method.display_name(),
-            };
             log.push(TraceLog {
-                method,
+                method: self.log_name(),
                 header: self.header,
                 recorded: jit::text::print(&trace),
                 optimized: jit::text::print(&optimized),
