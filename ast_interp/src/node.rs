@@ -212,12 +212,12 @@ impl LoopJit {
         self.path.get().expect("set when the tree was built")
     }
 
-    /// The snapshot position of the loop at its header.
     /// Whether `position` is this loop's header (`header_position`, without building it).
     pub fn is_header(&self, position: &[u32]) -> bool {
         position.split_last() == Some((&AT_HEADER, self.path()))
     }
 
+    /// The snapshot position of the loop at its header.
     pub fn header_position(&self) -> Vec<u32> {
         let mut position = self.path().to_vec();
         position.push(AT_HEADER);

@@ -426,11 +426,11 @@ impl BcEngine {
         }
         // An inner loop without a trace of its own: unrolled into this one, a few times;
         // beyond that, the trace ends at its header.
-        let len = self.u.stack.len() - rec.origin;
         match rec.inner_loop() {
             InnerLoop::Unroll => return false,
             InnerLoop::EndAtHeader => rec.target = Some(vec![target as u32]),
             InnerLoop::LeaveAtHeader => {
+                let len = self.u.stack.len() - rec.origin;
                 let at_header = rec.snapshot(target as u32, len);
                 rec.leave(at_header);
             }

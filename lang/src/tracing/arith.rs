@@ -26,11 +26,9 @@ pub enum Binary {
 pub enum Outcome {
     /// Recorded: the two operands on the shadow were replaced by the result.
     Done,
-    /// The interpreter sends the message: the engine records the send (the operands are
-    /// still on the shadow).
+    /// The interpreter sends the message (or the send calls the primitive): the engine
+    /// records the send (the operands are still on the shadow).
     Send,
-    /// The recording stopped.
-    Stopped,
 }
 
 /// An arithmetic operation's IR on small integers and on doubles, and what it computes.
